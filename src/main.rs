@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    connect_sso_operator::cli::main()
+}

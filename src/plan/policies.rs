@@ -1,0 +1,90 @@
+//! The two IAM policy documents, and comparing documents the way IAM means them.
+
+use std::collections::BTreeSet;
+
+use percent_encoding::percent_decode_str;
+use serde_json::{Map, Value, json};
+use thiserror::Error;
+
+use super::arn::InstanceArn;
+
+/// Allows `connect:GetFederationToken` only for the Connect user named by the role session,
+/// so a session can never federate as someone else.
+pub fn permission_policy(instance: &InstanceArn) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "FederateAsSessionUser",
+            "Effect": "Allow",
+            "Action": "connect:GetFederationToken",
+            "Resource": format!("{instance}/user/${{aws:userid}}"),
+        }]
+    })
+}
+
+/// Trusts the SAML provider for `AssumeRoleWithSAML`, only for assertions posted to `acs_url`.
+/// `sts:TagSession` lets an admin add session tags in OneLogin later without breaking sign-in.
+pub fn trust_policy(provider_arn: &str, acs_url: &str) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": { "Federated": provider_arn },
+            "Action": ["sts:AssumeRoleWithSAML", "sts:TagSession"],
+            "Condition": { "StringEquals": { "SAML:aud": acs_url } },
+        }]
+    })
+}
+
+#[derive(Debug, Error)]
+#[error("the policy document IAM returned is not JSON after percent-decoding: {0}")]
+pub struct DocumentError(#[from] serde_json::Error);
+
+/// Reads a document as IAM returns it: percent-encoded (RFC 3986, where '+' is a plus, not a
+/// space) or, from some emulators, raw JSON.
+pub fn decode_document(raw: &str) -> Result<Value, DocumentError> {
+    let trimmed = raw.trim_start();
+    let text = if trimmed.starts_with('{') {
+        std::borrow::Cow::Borrowed(raw)
+    } else {
+        percent_decode_str(raw).decode_utf8_lossy()
+    };
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// Whether two documents mean the same to IAM: key order, a string versus a one-element list,
+/// and the order inside lists do not matter.
+pub fn same_meaning(a: &Value, b: &Value) -> bool {
+    normalize(a) == normalize(b)
+}
+
+/// Canonical form: objects sorted (serde_json's map is ordered), every list turned into a sorted
+/// set of canonical values, and single values into one-element sets.
+fn normalize(v: &Value) -> Value {
+    match v {
+        Value::Object(map) => {
+            let out: Map<String, Value> = map.iter().map(|(k, v)| (k.clone(), normalize_member(v))).collect();
+            Value::Object(out)
+        }
+        other => normalize_member(other),
+    }
+}
+
+fn normalize_member(v: &Value) -> Value {
+    match v {
+        Value::Array(items) => set_of(items.iter()),
+        Value::Object(_) => set_of(std::iter::once(v)),
+        scalar => set_of(std::iter::once(scalar)),
+    }
+}
+
+fn set_of<'a>(items: impl Iterator<Item = &'a Value>) -> Value {
+    let set: BTreeSet<String> = items
+        .map(|item| match item {
+            Value::Object(_) => normalize(item).to_string(),
+            Value::Array(_) => normalize_member(item).to_string(),
+            scalar => scalar.to_string(),
+        })
+        .collect();
+    Value::Array(set.into_iter().map(Value::String).collect())
+}
