@@ -5,7 +5,11 @@
 //! (the commands of the binary).
 
 pub mod api;
+pub mod aws;
 pub mod cli;
+pub mod controller;
 pub mod crds;
 pub mod manifest;
+pub mod onelogin;
 pub mod plan;
+pub mod saml;

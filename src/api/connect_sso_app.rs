@@ -207,7 +207,7 @@ pub struct IamSpec {
 
     /// Extra tags for the provider, policy and role. Keys under `connectsso.io/` are the operator's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("maxProperties" = 40))]
+    #[schemars(extend("maxProperties" = 40, "additionalProperties" = {"type": "string", "maxLength": 256}))]
     #[x_kube(validation = Rule::new("self.all(k, k.size() >= 1 && k.size() <= 128 && !k.startsWith('aws:') && !k.startsWith('connectsso.io/') && k.matches('^[\\\\p{L}\\\\p{Z}\\\\p{N}_.:/=+@-]+$'))")
         .message("tag keys must be 1-128 characters of letters, digits, spaces and _.:/=+-@, and must not start with aws: or connectsso.io/"))]
     #[x_kube(validation = Rule::new("self.all(k, self[k].size() <= 256 && self[k].matches('^[\\\\p{L}\\\\p{Z}\\\\p{N}_.:/=+@-]*$'))")

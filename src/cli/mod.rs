@@ -1,6 +1,7 @@
 //! The commands of the `connect-sso-operator` binary.
 
 pub mod plan;
+pub mod run;
 
 use std::process::ExitCode;
 
@@ -23,6 +24,8 @@ pub enum Command {
     Crds,
     /// Show, offline, what the operator would create for the resources in a file.
     Plan(PlanArgs),
+    /// Run the controllers.
+    Run(run::RunArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -62,6 +65,7 @@ pub fn main() -> ExitCode {
             .map(|yaml| print!("{yaml}"))
             .map_err(|e| e.to_string()),
         Command::Plan(args) => plan::run(&args, &mut std::io::stdout()).map_err(|e| e.to_string()),
+        Command::Run(args) => run::run(&args).map_err(|e| e.to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,6 +7,7 @@ pub mod connect_user;
 pub mod endpoints;
 pub mod names;
 pub mod onelogin_app;
+pub mod ownership;
 pub mod policies;
 pub mod relay_state;
 

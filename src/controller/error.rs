@@ -1,0 +1,99 @@
+//! Everything a reconcile can fail with. Each error has a stable reason (condition reason,
+//! event reason, metric label) and is terminal (a person must change something) or transient
+//! (back off and retry).
+
+use thiserror::Error;
+
+use crate::aws::AwsError;
+use crate::onelogin::OneLoginError;
+use crate::plan::PlanError;
+use crate::saml::MetadataError;
+
+#[derive(Debug, Error)]
+pub enum ReconcileError {
+    #[error(transparent)]
+    OneLogin(#[from] OneLoginError),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("the SAML metadata OneLogin serves for the app is unusable: {0}")]
+    Metadata(#[from] MetadataError),
+    #[error("Secret {namespace}/{name} does not exist; create it with clientId, clientSecret and apiUrl")]
+    SecretNotFound { namespace: String, name: String },
+    #[error("Secret {namespace}/{name}: {problem}")]
+    SecretInvalid {
+        namespace: String,
+        name: String,
+        problem: String,
+    },
+    #[error(
+        "Amazon Connect instance {arn} was not found; check spec.connect.instanceArn and the operator's AWS account and region"
+    )]
+    InstanceNotFound { arn: String },
+    #[error(
+        "Amazon Connect instance {arn} uses {actual} identity management, not SAML; it cannot be changed on an existing instance, so SAML sign-in needs an instance created with SAML"
+    )]
+    InstanceNotSaml { arn: String, actual: String },
+    #[error(
+        "{what} {name:?} already exists and was not created by this resource; set spec.adopt: true to take it over, or choose another name"
+    )]
+    AlreadyExists { what: &'static str, name: String },
+    #[error("{what} {name:?} belongs to {other}; choose another name for one of the two resources")]
+    Conflict {
+        what: &'static str,
+        name: String,
+        other: String,
+    },
+    #[error("OneLogin did not keep {what} after the update; an admin policy or connector limit may be reverting it")]
+    NotPersisted { what: String },
+    #[error("IAM has not caught up with a change yet ({0}); retrying")]
+    Propagating(AwsError),
+    #[error(
+        "{0}. Deleting waits until this is fixed; to delete without removing the OneLogin app and IAM objects, set spec.deletionPolicy: Retain"
+    )]
+    DeletionBlocked(Box<ReconcileError>),
+}
+
+impl ReconcileError {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ReconcileError::OneLogin(e) => e.reason(),
+            ReconcileError::Aws(e) => e.reason(),
+            ReconcileError::Kube(_) => "KubernetesError",
+            ReconcileError::Plan(e) => e.reason(),
+            ReconcileError::Metadata(e) => e.reason(),
+            ReconcileError::SecretNotFound { .. } => "CredentialsSecretNotFound",
+            ReconcileError::SecretInvalid { .. } => "InvalidCredentialsSecret",
+            ReconcileError::InstanceNotFound { .. } => "InstanceNotFound",
+            ReconcileError::InstanceNotSaml { .. } => "InstanceNotSaml",
+            ReconcileError::AlreadyExists { .. } => "AlreadyExists",
+            ReconcileError::Conflict { .. } => "Conflict",
+            ReconcileError::NotPersisted { .. } => "OneLoginDidNotPersist",
+            ReconcileError::Propagating(_) => "IamPropagating",
+            ReconcileError::DeletionBlocked(e) => e.reason(),
+        }
+    }
+
+    /// Terminal errors set `Stalled` and wait for a change instead of retrying quickly.
+    pub fn is_terminal(&self) -> bool {
+        match self {
+            ReconcileError::OneLogin(e) => e.is_terminal(),
+            ReconcileError::Aws(e) => e.is_terminal(),
+            ReconcileError::Plan(_)
+            | ReconcileError::SecretNotFound { .. }
+            | ReconcileError::SecretInvalid { .. }
+            | ReconcileError::InstanceNotFound { .. }
+            | ReconcileError::InstanceNotSaml { .. }
+            | ReconcileError::AlreadyExists { .. }
+            | ReconcileError::Conflict { .. } => true,
+            ReconcileError::DeletionBlocked(e) => e.is_terminal(),
+            ReconcileError::Kube(_)
+            | ReconcileError::Metadata(_)
+            | ReconcileError::NotPersisted { .. }
+            | ReconcileError::Propagating(_) => false,
+        }
+    }
+}

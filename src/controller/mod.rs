@@ -1,0 +1,137 @@
+//! The controllers and what they share.
+
+pub mod app;
+pub mod conditions;
+pub mod credentials;
+pub mod error;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+
+use crate::aws::Aws;
+pub use credentials::OneLoginClients;
+pub use error::ReconcileError;
+
+/// Field manager of every status write and finalizer patch.
+pub const MANAGER: &str = "connect-sso-operator";
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// How often a Ready resource is compared with the outside world.
+    pub resync: Duration,
+    /// Reconciles running at once, per controller.
+    pub concurrency: u16,
+    /// Warn when the signing certificate expires within this many days.
+    pub certificate_warning_days: i64,
+    /// How long IAM's eventual consistency is waited out inside one reconcile.
+    pub propagation_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            resync: Duration::from_secs(600),
+            concurrency: 4,
+            certificate_warning_days: 30,
+            propagation_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What every reconcile needs.
+pub struct Context {
+    pub client: kube::Client,
+    pub aws: Aws,
+    pub onelogin: OneLoginClients,
+    pub recorder: Recorder,
+    pub settings: Settings,
+    /// Consecutive transient failures per object, for backoff.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    pub fn new(client: kube::Client, aws: Aws, onelogin: OneLoginClients, settings: Settings) -> Self {
+        let reporter = Reporter {
+            controller: MANAGER.into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            aws,
+            onelogin,
+            settings,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Backoff for an object's next retry after a transient failure: 5 s doubling to 5 min, jittered.
+    pub fn next_backoff(&self, key: &str) -> Duration {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let n = failures.entry(key.to_string()).or_insert(0);
+        *n = n.saturating_add(1);
+        let secs = (5u64 << (*n - 1).min(6)).min(300);
+        jitter(Duration::from_secs(secs))
+    }
+
+    pub fn reset_backoff(&self, key: &str) {
+        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+    }
+
+    /// The resync interval with ±10% jitter, so many resources do not resync in lockstep.
+    pub fn resync(&self) -> Duration {
+        jitter(self.settings.resync)
+    }
+}
+
+fn jitter(d: Duration) -> Duration {
+    use rand::Rng;
+    let factor = rand::rng().random_range(0.9..=1.1);
+    d.mul_f64(factor)
+}
+
+/// An Event to publish once the reconcile is done.
+#[derive(Clone, Debug)]
+pub struct PendingEvent {
+    pub warning: bool,
+    pub reason: String,
+    pub action: String,
+    pub note: String,
+}
+
+impl PendingEvent {
+    pub fn normal(reason: &str, action: &str, note: impl Into<String>) -> Self {
+        PendingEvent {
+            warning: false,
+            reason: reason.into(),
+            action: action.into(),
+            note: note.into(),
+        }
+    }
+
+    pub fn warning(reason: &str, action: &str, note: impl Into<String>) -> Self {
+        PendingEvent {
+            warning: true,
+            reason: reason.into(),
+            action: action.into(),
+            note: note.into(),
+        }
+    }
+
+    pub fn into_event(self) -> Event {
+        Event {
+            type_: if self.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: self.reason,
+            note: Some(self.note.chars().take(1000).collect()),
+            action: self.action,
+            secondary: None,
+        }
+    }
+}
