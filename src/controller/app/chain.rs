@@ -227,7 +227,11 @@ async fn ensure_provider(
                 "CreateIdentityProvider",
                 format!("Created IAM SAML provider {arn}"),
             ));
-            progress.part_ok(PART_IDENTITY_PROVIDER, "Created", format!("Created {arn}"));
+            progress.part_ok(
+                PART_IDENTITY_PROVIDER,
+                "InSync",
+                format!("{arn} trusts the app's current metadata"),
+            );
         }
         Some(existing) => {
             let stored = saml::parse(&existing.metadata).ok();
@@ -265,8 +269,12 @@ async fn ensure_provider(
                     "Updated IAM SAML provider {arn} to OneLogin's current metadata (signing certificate {})",
                     metadata.signing_certificate().sha256_fingerprint
                 );
-                progress.event(PendingEvent::normal("Updated", "UpdateIdentityProvider", note.clone()));
-                progress.part_ok(PART_IDENTITY_PROVIDER, "Updated", note);
+                progress.event(PendingEvent::normal("Updated", "UpdateIdentityProvider", note));
+                progress.part_ok(
+                    PART_IDENTITY_PROVIDER,
+                    "InSync",
+                    format!("{arn} trusts the app's current metadata"),
+                );
             }
         }
     }
@@ -293,7 +301,11 @@ async fn ensure_policy(
                 "CreatePolicy",
                 format!("Created IAM policy {arn}"),
             ));
-            progress.part_ok(PART_POLICY, "Created", format!("Created {arn}"));
+            progress.part_ok(
+                PART_POLICY,
+                "InSync",
+                format!("{arn} allows connect:GetFederationToken as planned"),
+            );
         }
         Some(existing) => {
             match ownership::from_tags(&existing.tags, owner) {
@@ -333,8 +345,12 @@ async fn ensure_policy(
                 }
                 iam.create_policy_version(arn, document).await?;
                 let note = format!("Repaired IAM policy {arn}: its document differed from the plan");
-                progress.event(PendingEvent::normal("Updated", "UpdatePolicy", note.clone()));
-                progress.part_ok(PART_POLICY, "Updated", note);
+                progress.event(PendingEvent::normal("Updated", "UpdatePolicy", note));
+                progress.part_ok(
+                    PART_POLICY,
+                    "InSync",
+                    format!("{arn} allows connect:GetFederationToken as planned"),
+                );
             }
         }
     }
@@ -352,6 +368,7 @@ async fn ensure_role(
     let name = &plan.iam.names.role;
     let arn = &plan.iam.role_arn;
     let mut changed = Vec::new();
+    let mut created = false;
     match iam.get_role(name).await? {
         None => {
             let new = NewRole {
@@ -363,6 +380,7 @@ async fn ensure_role(
                 tags: &plan.iam.tags,
             };
             settle(ctx, || iam.create_role(&new)).await?;
+            created = true;
             progress.event(PendingEvent::normal(
                 "Created",
                 "CreateRole",
@@ -415,19 +433,19 @@ async fn ensure_role(
     }
     if !iam.attached_policies(name).await?.contains(&plan.iam.policy_arn) {
         settle(ctx, || iam.attach_policy(name, &plan.iam.policy_arn)).await?;
-        changed.push("policy attachment");
+        if !created {
+            changed.push("policy attachment");
+        }
     }
-    if changed.is_empty() {
-        progress.part_ok(
-            PART_ROLE,
-            "InSync",
-            format!("{arn} trusts the provider and has the policy"),
-        );
-    } else {
+    if !changed.is_empty() {
         let note = format!("Repaired IAM role {arn}: {}", changed.join(", "));
-        progress.event(PendingEvent::normal("Updated", "UpdateRole", note.clone()));
-        progress.part_ok(PART_ROLE, "Updated", note);
+        progress.event(PendingEvent::normal("Updated", &action("UpdateRole", &changed), note));
     }
+    progress.part_ok(
+        PART_ROLE,
+        "InSync",
+        format!("{arn} trusts the provider and has the policy"),
+    );
     progress.status.role_arn = Some(arn.clone());
     Ok(())
 }
@@ -458,15 +476,17 @@ async fn configure_app(
                 what: left.changed.join(", "),
             });
         }
+        let note = format!("Set OneLogin app {id}: {}", diff.changed.join(", "));
+        let changed: Vec<&str> = diff.changed.iter().map(String::as_str).collect();
         progress.event(PendingEvent::normal(
             "Updated",
-            "ConfigureOneLoginApp",
-            format!("Set OneLogin app {id}: {}", diff.changed.join(", ")),
+            &action("ConfigureOneLoginApp", &changed),
+            note,
         ));
     }
     progress.part_ok(
         PART_ONELOGIN_APP,
-        if diff.is_empty() { "InSync" } else { "Updated" },
+        "InSync",
         format!("OneLogin app {id} is configured as planned"),
     );
     progress.status.one_login_app_id = Some(app.id);
@@ -513,6 +533,17 @@ async fn ensure_role_grant(
         ol.set_role_apps(role_id, &[app_id]).await?;
     }
     Ok(())
+}
+
+/// An event action naming what changed: the recorder folds events with the same action into one
+/// series keeping the first note, so different repairs need different actions.
+fn action(base: &str, changed: &[&str]) -> String {
+    let what: String = changed
+        .join(",")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || ",._/".contains(*c))
+        .collect();
+    format!("{base}:{what}").chars().take(128).collect()
 }
 
 /// Whether `have` lacks any of `want`'s tags or has another value for one.
