@@ -8,7 +8,7 @@ use kube::Api;
 use kube::core::PartialObjectMeta;
 use thiserror::Error;
 
-use crate::api::ConnectSsoApp;
+use crate::api::{ConnectSsoApp, ConnectUserMapping};
 use crate::aws::Aws;
 use crate::controller::{self, Context, OneLoginClients, Settings};
 use crate::onelogin::{ClientOptions, RateBudget};
@@ -67,8 +67,13 @@ async fn serve(args: &RunArgs) -> Result<(), RunError> {
     ));
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "starting controllers");
     let apps: Api<ConnectSsoApp> = Api::all(client.clone());
-    let secrets: Api<PartialObjectMeta<Secret>> = Api::all(client);
-    controller::app::run(ctx, apps, secrets).await;
+    let secrets: Api<PartialObjectMeta<Secret>> = Api::all(client.clone());
+    let mappings: Api<ConnectUserMapping> = Api::all(client);
+    // Either controller ending (shutdown, or a fault) ends the process.
+    tokio::select! {
+        _ = controller::app::run(ctx.clone(), apps.clone(), secrets) => {}
+        _ = controller::mapping::run(ctx, mappings, apps) => {}
+    }
     tracing::info!("stopped");
     Ok(())
 }

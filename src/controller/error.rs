@@ -55,6 +55,12 @@ pub enum ReconcileError {
         "{0}. Deleting waits until this is fixed; to delete without removing the OneLogin app and IAM objects, set spec.deletionPolicy: Retain"
     )]
     DeletionBlocked(Box<ReconcileError>),
+    #[error("no Amazon Connect {kind} is named {name:?}; check connectUsers in the spec against the instance")]
+    ProfileNotFound { kind: &'static str, name: String },
+    #[error(
+        "{0}. The mapping's users stay in the app's OneLogin role until this is fixed (or until the finalizer connectsso.io/membership is removed by hand)"
+    )]
+    MappingDeletionBlocked(Box<ReconcileError>),
 }
 
 impl ReconcileError {
@@ -73,7 +79,8 @@ impl ReconcileError {
             ReconcileError::Conflict { .. } => "Conflict",
             ReconcileError::NotPersisted { .. } => "OneLoginDidNotPersist",
             ReconcileError::Propagating(_) => "IamPropagating",
-            ReconcileError::DeletionBlocked(e) => e.reason(),
+            ReconcileError::DeletionBlocked(e) | ReconcileError::MappingDeletionBlocked(e) => e.reason(),
+            ReconcileError::ProfileNotFound { .. } => "ProfileNotFound",
         }
     }
 
@@ -89,7 +96,8 @@ impl ReconcileError {
             | ReconcileError::InstanceNotSaml { .. }
             | ReconcileError::AlreadyExists { .. }
             | ReconcileError::Conflict { .. } => true,
-            ReconcileError::DeletionBlocked(e) => e.is_terminal(),
+            ReconcileError::DeletionBlocked(e) | ReconcileError::MappingDeletionBlocked(e) => e.is_terminal(),
+            ReconcileError::ProfileNotFound { .. } => true,
             ReconcileError::Kube(_)
             | ReconcileError::Metadata(_)
             | ReconcileError::NotPersisted { .. }

@@ -4,6 +4,7 @@ pub mod app;
 pub mod conditions;
 pub mod credentials;
 pub mod error;
+pub mod mapping;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -28,6 +29,10 @@ pub struct Settings {
     pub certificate_warning_days: i64,
     /// How long IAM's eventual consistency is waited out inside one reconcile.
     pub propagation_timeout: Duration,
+    /// How long a listing of all OneLogin users is reused for resolving large mappings.
+    pub users_cache_ttl: Duration,
+    /// How often an app's OneLogin role is listed again to find members changed by hand.
+    pub membership_verify: Duration,
 }
 
 impl Default for Settings {
@@ -37,6 +42,8 @@ impl Default for Settings {
             concurrency: 4,
             certificate_warning_days: 30,
             propagation_timeout: Duration::from_secs(60),
+            users_cache_ttl: Duration::from_secs(300),
+            membership_verify: Duration::from_secs(3600),
         }
     }
 }
@@ -48,6 +55,8 @@ pub struct Context {
     pub onelogin: OneLoginClients,
     pub recorder: Recorder,
     pub settings: Settings,
+    /// Role membership, user directory and per-app locks of the mapping controller.
+    pub mapping: mapping::membership::Caches,
     /// Consecutive transient failures per object, for backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -64,6 +73,7 @@ impl Context {
             aws,
             onelogin,
             settings,
+            mapping: Default::default(),
             failures: Mutex::new(HashMap::new()),
         }
     }

@@ -124,6 +124,11 @@ impl OneLoginClient {
         &self.base
     }
 
+    /// Identifies the OneLogin account and credential (never the secret), for caches.
+    pub fn account_key(&self) -> String {
+        format!("{}#{}", self.base, self.credentials.client_id)
+    }
+
     pub fn options(&self) -> &ClientOptions {
         &self.options
     }

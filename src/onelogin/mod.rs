@@ -6,9 +6,11 @@ pub mod budget;
 pub mod client;
 pub mod error;
 pub mod roles;
+pub mod users;
 
 pub use apps::{App, AppSummary, ObservedParameter};
 pub use budget::RateBudget;
 pub use client::{ClientOptions, Credentials, OneLoginClient};
 pub use error::OneLoginError;
 pub use roles::Role;
+pub use users::{LoginField, User};

@@ -3,6 +3,7 @@
 //! against what they observe.
 
 pub mod arn;
+pub mod assess;
 pub mod connect_user;
 pub mod endpoints;
 pub mod names;

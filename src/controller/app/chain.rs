@@ -194,7 +194,9 @@ async fn adopt_app(
 }
 
 fn note_certificate(ctx: &Context, metadata: &saml::IdpMetadata, progress: &mut Progress) {
-    let cert = metadata.signing_certificate();
+    let Some(cert) = metadata.try_signing_certificate() else {
+        return;
+    };
     progress.status.signing_certificate = Some(crate::api::SigningCertificate {
         sha256_fingerprint: cert.sha256_fingerprint.clone(),
         not_after: cert.not_after.to_string(),
@@ -267,7 +269,10 @@ async fn ensure_provider(
                 iam.update_saml_provider(arn, xml).await?;
                 let note = format!(
                     "Updated IAM SAML provider {arn} to OneLogin's current metadata (signing certificate {})",
-                    metadata.signing_certificate().sha256_fingerprint
+                    metadata
+                        .try_signing_certificate()
+                        .map(|c| c.sha256_fingerprint.as_str())
+                        .unwrap_or("none")
                 );
                 progress.event(PendingEvent::normal("Updated", "UpdateIdentityProvider", note));
                 progress.part_ok(

@@ -16,7 +16,7 @@ pub mod onelogin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use connect_sso_operator::api::{ConditionStatus, ConnectSsoApp};
+use connect_sso_operator::api::{ConditionStatus, ConnectSsoApp, ConnectUserMapping};
 use connect_sso_operator::aws::Aws;
 use connect_sso_operator::controller::{self, Context, OneLoginClients, Settings};
 use connect_sso_operator::onelogin::{ClientOptions, RateBudget};
@@ -64,6 +64,7 @@ impl World {
                 concurrency: 2,
                 certificate_warning_days: 30,
                 propagation_timeout: Duration::from_secs(5),
+                ..Settings::default()
             },
         };
         world
@@ -112,13 +113,60 @@ impl World {
         ));
         let apps: Api<ConnectSsoApp> = Api::namespaced(self.kube.clone(), &self.namespace);
         let secrets: Api<PartialObjectMeta<Secret>> = Api::namespaced(self.kube.clone(), &self.namespace);
-        self.controller = Some(tokio::spawn(controller::app::run(ctx, apps, secrets)));
+        let mappings: Api<ConnectUserMapping> = Api::namespaced(self.kube.clone(), &self.namespace);
+        self.controller = Some(tokio::spawn(async move {
+            tokio::select! {
+                _ = controller::app::run(ctx.clone(), apps.clone(), secrets) => {}
+                _ = controller::mapping::run(ctx, mappings, apps) => {}
+            }
+        }));
     }
 
     /// Stops the controller, as a crash would (mid-reconcile work is dropped).
     pub fn stop_operator(&mut self) {
         if let Some(handle) = self.controller.take() {
             handle.abort();
+        }
+    }
+
+    pub fn mappings(&self) -> Api<ConnectUserMapping> {
+        Api::namespaced(self.kube.clone(), &self.namespace)
+    }
+
+    pub async fn apply_mapping(&self, name: &str, spec: Value) -> ConnectUserMapping {
+        let manifest = json!({
+            "apiVersion": "connectsso.io/v1alpha1", "kind": "ConnectUserMapping",
+            "metadata": {"name": name, "namespace": self.namespace},
+            "spec": spec,
+        });
+        self.mappings()
+            .patch(name, &PatchParams::apply("test").force(), &Patch::Apply(&manifest))
+            .await
+            .unwrap_or_else(|e| panic!("apply mapping {name}: {e}"))
+    }
+
+    /// Waits until `done` holds for the mapping.
+    pub async fn wait_mapping(
+        &self,
+        name: &str,
+        what: &str,
+        done: impl Fn(&ConnectUserMapping) -> bool,
+    ) -> ConnectUserMapping {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let m = self.mappings().get_opt(name).await.expect("get mapping");
+            if let Some(m) = &m
+                && done(m)
+            {
+                return m.clone();
+            }
+            if Instant::now() > deadline {
+                let status = m
+                    .and_then(|m| m.status)
+                    .map(|s| serde_json::to_string_pretty(&s).unwrap_or_default());
+                panic!("mapping {name}: not {what}; status: {}", status.unwrap_or_default());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 

@@ -1,0 +1,97 @@
+//! The operator-owned OneLogin role's members: the union of every mapping of an app. Only the
+//! difference is sent, in batches, and the role is listed again only when the last listing is
+//! older than the verification interval, so a steady state costs no calls.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::controller::ReconcileError;
+use crate::onelogin::{OneLoginClient, User};
+
+/// What the operator last knew of one role.
+#[derive(Clone, Debug)]
+struct Known {
+    members: BTreeSet<i64>,
+    listed_at: Instant,
+}
+
+/// Caches shared by all mapping reconciles of the process.
+#[derive(Default)]
+pub struct Caches {
+    roles: Mutex<HashMap<i64, Known>>,
+    directories: Mutex<HashMap<String, (Instant, Arc<Vec<User>>)>>,
+    app_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// What a sync changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub added: usize,
+    pub removed: usize,
+}
+
+impl Caches {
+    /// Serialises membership work per app, so two mappings of one app never race.
+    pub fn app_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.app_locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks.entry(key.to_string()).or_default().clone()
+    }
+
+    /// Makes the role's members exactly `desired`.
+    pub async fn sync(
+        &self,
+        ol: &OneLoginClient,
+        role_id: i64,
+        desired: &BTreeSet<i64>,
+        verify_every: Duration,
+    ) -> Result<Changes, ReconcileError> {
+        let known = self
+            .roles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&role_id)
+            .cloned();
+        let fresh = known.filter(|k| k.listed_at.elapsed() < verify_every);
+        let (members, listed_at) = match fresh {
+            Some(k) => (k.members, k.listed_at),
+            None => (ol.role_user_ids(role_id).await?.into_iter().collect(), Instant::now()),
+        };
+        let add: Vec<i64> = desired.difference(&members).copied().collect();
+        let remove: Vec<i64> = members.difference(desired).copied().collect();
+        ol.add_role_users(role_id, &add).await?;
+        ol.remove_role_users(role_id, &remove).await?;
+        self.roles.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            role_id,
+            Known {
+                members: desired.clone(),
+                listed_at,
+            },
+        );
+        Ok(Changes {
+            added: add.len(),
+            removed: remove.len(),
+        })
+    }
+
+    /// Forgets a role (after an error, so the next sync lists it again).
+    pub fn forget(&self, role_id: i64) {
+        self.roles.lock().unwrap_or_else(|p| p.into_inner()).remove(&role_id);
+    }
+
+    /// The account's users from a listing at most `ttl` old.
+    pub async fn directory(&self, ol: &OneLoginClient, ttl: Duration) -> Result<Arc<Vec<User>>, ReconcileError> {
+        let key = ol.account_key();
+        if let Some((at, users)) = self.directories.lock().unwrap_or_else(|p| p.into_inner()).get(&key)
+            && at.elapsed() < ttl
+        {
+            return Ok(users.clone());
+        }
+        let users = Arc::new(ol.all_users().await?);
+        self.directories
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, (Instant::now(), users.clone()));
+        Ok(users)
+    }
+}
