@@ -10,17 +10,22 @@ test: tools
 	cargo fmt --check
 	cargo test --locked
 
-# moto and the OneLogin SDK (PyPI) in a venv; kube-apiserver and etcd built from their Go modules.
+# moto and the OneLogin SDK (PyPI) in a venv; kube-apiserver, etcd and Helm built from their Go
+# modules; Lua 5.1 (Argo CD's Lua) from Debian.
 tools:
 	@tests/tools/install-python.sh > /dev/null
 	@tests/envtest/build.sh > /dev/null
+	@tests/tools/install-helm.sh > /dev/null
+	@tests/tools/install-lua.sh > /dev/null
 
 fmt:
 	cargo fmt
 
-# Rewrite crds/ after a deliberate change to the API types.
+# Rewrite crds/, the chart's copy and deploy/ after a deliberate change to the API types.
 crds:
 	UPDATE_CRDS=1 cargo test --locked --test crds
+	UPDATE_CRDS=1 cargo test --locked --test chart chart_crds_equal_the_crds_directory
+	deploy/render.sh
 
 plan-example:
 	cargo run --release -- plan -f deploy/examples/agent-app.yaml
