@@ -11,12 +11,13 @@ test: tools
 	cargo test --locked
 
 # moto and the OneLogin SDK (PyPI) in a venv; kube-apiserver, etcd and Helm built from their Go
-# modules; Lua 5.1 (Argo CD's Lua) from Debian.
+# modules; the kstatus checker from sigs.k8s.io/cli-utils; Lua 5.1 (Argo CD's Lua) from Debian.
 tools:
 	@tests/tools/install-python.sh > /dev/null
 	@tests/envtest/build.sh > /dev/null
 	@tests/tools/install-helm.sh > /dev/null
 	@tests/tools/install-lua.sh > /dev/null
+	@tests/kstatus/build.sh > /dev/null
 
 fmt:
 	cargo fmt

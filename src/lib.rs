@@ -13,3 +13,4 @@ pub mod manifest;
 pub mod onelogin;
 pub mod plan;
 pub mod saml;
+pub mod telemetry;

@@ -60,7 +60,8 @@ impl Connect {
                 identity_management_type: i
                     .identity_management_type()
                     .map(|t| t.as_str().to_string())
-                    .unwrap_or_default(),
+                    // Named in the InstanceNotSaml message: say so rather than leave a blank.
+                    .unwrap_or_else(|| "no reported".to_string()),
                 status: i.instance_status().map(|s| s.as_str().to_string()).unwrap_or_default(),
                 access_url: i.instance_access_url().map(str::to_string),
             })),

@@ -13,6 +13,8 @@ pub use connect::Connect;
 pub use error::{AwsError, AwsErrorKind};
 pub use iam::Iam;
 
+use crate::telemetry::aws_calls::CountCalls;
+
 /// The SDK configuration, built once, and clients made from it.
 #[derive(Clone, Debug)]
 pub struct Aws {
@@ -31,8 +33,11 @@ impl Aws {
 
     pub fn from_config(config: aws_config::SdkConfig) -> Self {
         // IAM is global; its endpoint lives in us-east-1 (or the partition's home region).
+        let iam_config = aws_sdk_iam::config::Builder::from(&config)
+            .interceptor(CountCalls)
+            .build();
         Aws {
-            iam: Iam::new(aws_sdk_iam::Client::new(&config)),
+            iam: Iam::new(aws_sdk_iam::Client::from_conf(iam_config)),
             config,
             connect: Default::default(),
             connect_endpoint: None,
@@ -41,7 +46,10 @@ impl Aws {
 
     /// Clients pointed at explicit endpoints, e.g. an emulator for IAM and another for Connect.
     pub fn with_endpoints(config: aws_config::SdkConfig, iam: &str, connect: &str) -> Self {
-        let iam_config = aws_sdk_iam::config::Builder::from(&config).endpoint_url(iam).build();
+        let iam_config = aws_sdk_iam::config::Builder::from(&config)
+            .endpoint_url(iam)
+            .interceptor(CountCalls)
+            .build();
         Aws {
             iam: Iam::new(aws_sdk_iam::Client::from_conf(iam_config)),
             config,
@@ -57,7 +65,8 @@ impl Aws {
             .entry(region.to_string())
             .or_insert_with(|| {
                 let mut builder = aws_sdk_connect::config::Builder::from(&self.config)
-                    .region(aws_config::Region::new(region.to_string()));
+                    .region(aws_config::Region::new(region.to_string()))
+                    .interceptor(CountCalls);
                 if let Some(endpoint) = &self.connect_endpoint {
                     builder = builder.endpoint_url(endpoint);
                 }

@@ -33,6 +33,8 @@ pub struct Settings {
     pub users_cache_ttl: Duration,
     /// How often an app's OneLogin role is listed again to find members changed by hand.
     pub membership_verify: Duration,
+    /// For apps that do not say: Delete (default) or Retain.
+    pub default_deletion_policy: crate::api::DeletionPolicy,
 }
 
 impl Default for Settings {
@@ -44,6 +46,7 @@ impl Default for Settings {
             propagation_timeout: Duration::from_secs(60),
             users_cache_ttl: Duration::from_secs(300),
             membership_verify: Duration::from_secs(3600),
+            default_deletion_policy: crate::api::DeletionPolicy::Delete,
         }
     }
 }

@@ -12,6 +12,7 @@ use tokio::sync::Mutex;
 
 use super::budget::RateBudget;
 use super::error::{OneLoginError, parse_error_body};
+use crate::telemetry::metrics::{metrics, outcome_of, route_template};
 
 /// What the credentials Secret holds. `Debug` never shows the secret.
 #[derive(Clone, PartialEq, Eq)]
@@ -199,7 +200,16 @@ impl OneLoginClient {
 
     /// The app's SAML metadata: public, fetched without credentials, size-limited.
     pub async fn fetch_public(&self, url: &str, max_bytes: usize) -> Result<String, OneLoginError> {
-        validate_base_url(url, self.options.allow_loopback_http)?;
+        // The URL comes from OneLogin's answer, not from the Secret: a bad one is a bad answer.
+        // (`InvalidApiUrl` would blame the Secret's apiUrl and stall the resource.)
+        validate_base_url(url, self.options.allow_loopback_http).map_err(|e| match e {
+            OneLoginError::InvalidApiUrl { url: shown, problem } => bad_response(
+                "GET",
+                "sso.metadata_url",
+                &format!("the metadata URL {shown:?} {problem}"),
+            ),
+            other => other,
+        })?;
         let path = url.to_string();
         let transport = |e: reqwest::Error| OneLoginError::Transport {
             method: "GET",
@@ -259,9 +269,14 @@ impl OneLoginClient {
             if let Some(body) = body {
                 request = request.json(body);
             }
+            let operation = format!("{name} {}", route_template(path));
             let response = match request.send().await {
-                Ok(r) => r,
+                Ok(r) => {
+                    metrics().external_call("onelogin", &operation, outcome_of(Some(r.status().as_u16())));
+                    r
+                }
                 Err(e) if attempt < self.options.max_attempts => {
+                    metrics().external_call("onelogin", &operation, outcome_of(None));
                     tracing::debug!(method = name, path, error = %e, "OneLogin call failed; retrying");
                     tokio::time::sleep(self.backoff(attempt)).await;
                     continue;
@@ -349,6 +364,11 @@ impl OneLoginClient {
                 detail: e.to_string(),
             })?;
         let status = response.status();
+        metrics().external_call(
+            "onelogin",
+            "POST /auth/oauth2/v2/token",
+            outcome_of(Some(status.as_u16())),
+        );
         let request_id = header_str(response.headers(), "x-request-id");
         let body = read_limited(response, 64 * 1024)
             .await
@@ -391,6 +411,9 @@ impl OneLoginClient {
         let remaining = header_u64(headers, "x-ratelimit-remaining");
         let reset = header_u64(headers, "x-ratelimit-reset");
         self.budget.note_server_limits(remaining, reset);
+        if let Some(remaining) = remaining {
+            metrics().onelogin_remaining(remaining);
+        }
     }
 
     /// Exponential backoff with full jitter.

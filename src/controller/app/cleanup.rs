@@ -8,8 +8,9 @@ use crate::onelogin::OneLoginClient;
 use crate::plan::ownership::{self, Ownership};
 use crate::plan::{self, IamNames, InstanceArn, ResourceId, names};
 
-pub fn policy(app: &ConnectSsoApp) -> DeletionPolicy {
-    app.spec.deletion_policy.unwrap_or(DeletionPolicy::Delete)
+/// The resource's own policy, else the operator's default (Delete unless configured).
+pub fn policy(app: &ConnectSsoApp, default: DeletionPolicy) -> DeletionPolicy {
+    app.spec.deletion_policy.unwrap_or(default)
 }
 
 /// Removes the OneLogin role and app, then the IAM role, policy and provider.

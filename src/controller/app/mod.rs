@@ -21,6 +21,7 @@ use serde_json::json;
 use super::{Context, MANAGER, PendingEvent, ReconcileError};
 use crate::api::{ConnectSsoApp, ConnectSsoAppStatus, DeletionPolicy};
 use crate::plan::ResourceId;
+use crate::telemetry::metrics;
 use chain::{Failure, SaveProgress};
 use progress::{PART_ONELOGIN_APP, Progress};
 
@@ -30,13 +31,28 @@ pub const FINALIZER: &str = "connectsso.io/cleanup";
 pub async fn reconcile(app: Arc<ConnectSsoApp>, ctx: Arc<Context>) -> Result<Action, finalizer::Error<ReconcileError>> {
     let namespace = app.namespace().unwrap_or_default();
     let api: Api<ConnectSsoApp> = Api::namespaced(ctx.client.clone(), &namespace);
-    finalizer(&api, FINALIZER, app, |event| async {
+    let started = std::time::Instant::now();
+    let result = finalizer(&api, FINALIZER, app, |event| async {
         match event {
             FinalizerEvent::Apply(app) => apply(&app, &ctx, &api).await,
             FinalizerEvent::Cleanup(app) => cleanup(&app, &ctx, &api).await,
         }
     })
-    .await
+    .await;
+    metrics().reconciled(
+        "connectssoapp",
+        started.elapsed(),
+        result.as_ref().err().map(finalizer_reason),
+    );
+    result
+}
+
+/// The stable reason of a finalizer-wrapped error, for metrics.
+pub fn finalizer_reason(e: &finalizer::Error<ReconcileError>) -> &'static str {
+    match e {
+        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e.reason(),
+        _ => "FinalizerError",
+    }
 }
 
 pub fn error_policy(app: Arc<ConnectSsoApp>, error: &finalizer::Error<ReconcileError>, ctx: Arc<Context>) -> Action {
@@ -115,7 +131,7 @@ async fn apply(app: &ConnectSsoApp, ctx: &Context, api: &Api<ConnectSsoApp>) -> 
 
 async fn cleanup(app: &ConnectSsoApp, ctx: &Context, api: &Api<ConnectSsoApp>) -> Result<Action, ReconcileError> {
     let id = resource_id(app);
-    if cleanup::policy(app) == DeletionPolicy::Retain {
+    if cleanup::policy(app, ctx.settings.default_deletion_policy) == DeletionPolicy::Retain {
         let note = "deletionPolicy is Retain: the OneLogin app and IAM objects are left in place";
         publish(ctx, app, vec![PendingEvent::normal("Retained", "Delete", note)]).await;
         return Ok(Action::await_change());

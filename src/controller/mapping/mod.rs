@@ -43,13 +43,17 @@ pub async fn reconcile(
 ) -> Result<Action, finalizer::Error<ReconcileError>> {
     let namespace = mapping.namespace().unwrap_or_default();
     let api: Api<ConnectUserMapping> = Api::namespaced(ctx.client.clone(), &namespace);
-    finalizer(&api, FINALIZER, mapping, |event| async {
+    let started = std::time::Instant::now();
+    let result = finalizer(&api, FINALIZER, mapping, |event| async {
         match event {
             FinalizerEvent::Apply(m) => apply(&m, &ctx, &api).await,
             FinalizerEvent::Cleanup(m) => cleanup(&m, &ctx).await,
         }
     })
-    .await
+    .await;
+    let reason = result.as_ref().err().map(super::app::finalizer_reason);
+    crate::telemetry::metrics().reconciled("connectusermapping", started.elapsed(), reason);
+    result
 }
 
 pub fn error_policy(m: Arc<ConnectUserMapping>, error: &finalizer::Error<ReconcileError>, ctx: Arc<Context>) -> Action {

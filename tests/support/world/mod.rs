@@ -30,6 +30,7 @@ use serde_json::{Value, json};
 pub const SECRET: &str = "onelogin-api";
 
 pub struct World {
+    pub ns: envtest::TestNamespace<'static>,
     pub namespace: String,
     pub kube: Client,
     pub onelogin: onelogin::OneLoginServer,
@@ -39,6 +40,11 @@ pub struct World {
     pub iam: aws_sdk_iam::Client,
     controller: Option<tokio::task::JoinHandle<()>>,
     pub settings: Settings,
+    /// The operator's OneLogin client options (tests of timeouts shorten `request_timeout`).
+    pub onelogin_options: ClientOptions,
+    /// Where the operator's IAM client goes instead of moto (e.g. a fault-injecting proxy in
+    /// front of it). The test's own `iam` client always talks to moto directly.
+    pub iam_endpoint: Option<String>,
 }
 
 impl World {
@@ -53,6 +59,7 @@ impl World {
         let world = World {
             namespace: ns.name().to_string(),
             kube: ns.admin().clone(),
+            ns,
             iam: moto::iam_client(&moto),
             moto,
             instance_arn: instance.arn,
@@ -66,6 +73,12 @@ impl World {
                 propagation_timeout: Duration::from_secs(5),
                 ..Settings::default()
             },
+            onelogin_options: ClientOptions {
+                allow_loopback_http: true,
+                initial_backoff: Duration::from_millis(50),
+                ..ClientOptions::default()
+            },
+            iam_endpoint: None,
         };
         world
             .put_secret(&world.onelogin.client_id(), &world.onelogin.client_secret())
@@ -94,16 +107,13 @@ impl World {
             ))
             .behavior_version(aws_config::BehaviorVersion::latest())
             .build();
-        Aws::with_endpoints(config, &self.moto, &self.connect.endpoint())
+        let iam = self.iam_endpoint.as_deref().unwrap_or(&self.moto);
+        Aws::with_endpoints(config, iam, &self.connect.endpoint())
     }
 
     /// Starts the ConnectSsoApp controller for this namespace.
     pub fn start_operator(&mut self) {
-        let options = ClientOptions {
-            allow_loopback_http: true,
-            initial_backoff: Duration::from_millis(50),
-            ..ClientOptions::default()
-        };
+        let options = self.onelogin_options.clone();
         let clients = OneLoginClients::new(Arc::new(RateBudget::new(100_000, 1_000)), options);
         let ctx = Arc::new(Context::new(
             self.kube.clone(),

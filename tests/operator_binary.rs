@@ -1,0 +1,270 @@
+//! The `connect-sso-operator run` binary as a separate process, under exactly the RBAC the Helm
+//! chart ships (a namespace-scoped install), against the real kube-apiserver, moto and the
+//! Amazon Connect and OneLogin test servers: Ready with ARNs, kstatus Current, finalizer added and
+//! removed, a SIGKILL mid-way survived, Events recorded, /metrics counting.
+
+#[path = "support/world/mod.rs"]
+mod world;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use connect_sso_operator::api::ConnectSsoApp;
+use kube::api::DeleteParams;
+use serde_json::{Value, json};
+use world::World;
+use world::envtest::process::{ManagedProcess, free_ports};
+
+const RELEASE: &str = "connect-sso-operator";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tool(script: &str) -> PathBuf {
+    let out = Command::new(root().join(script)).output().expect("tool script runs");
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// The chart rendered for a namespace-scoped install into `namespace`.
+fn render_chart(namespace: &str) -> String {
+    let out = Command::new(tool("tests/tools/install-helm.sh"))
+        .args([
+            "template",
+            RELEASE,
+            "charts/connect-sso-operator",
+            "--namespace",
+            namespace,
+        ])
+        .args([
+            "--set",
+            &format!("watchNamespaces[0]={namespace}"),
+            "--set",
+            "crds.install=false",
+        ])
+        .current_dir(root())
+        .output()
+        .expect("helm runs");
+    assert!(
+        out.status.success(),
+        "helm template: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+fn service_account_name(rendered: &str) -> String {
+    let docs: Vec<Value> = serde_saphyr::from_multiple(rendered).expect("rendered YAML");
+    docs.iter()
+        .find(|d| d["kind"] == "ServiceAccount")
+        .and_then(|d| d["metadata"]["name"].as_str())
+        .expect("the chart renders a ServiceAccount")
+        .to_string()
+}
+
+/// Starts the binary with the restricted kubeconfig and test endpoints.
+fn start_binary(w: &World, kubeconfig: &Path, metrics_port: u16, log: &Path) -> ManagedProcess {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_connect-sso-operator"));
+    cmd.arg("run")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("KUBECONFIG", kubeconfig)
+        .env("AWS_ENDPOINT_URL_IAM", &w.moto)
+        .env("AWS_ENDPOINT_URL_CONNECT", w.connect.endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("CONNECT_SSO_ALLOW_LOOPBACK_HTTP", "true")
+        .env("CONNECT_SSO_WATCH_NAMESPACES", &w.namespace)
+        .env("CONNECT_SSO_RESYNC_SECONDS", "10")
+        .env("CONNECT_SSO_METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
+        .env("CONNECT_SSO_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info");
+    ManagedProcess::spawn("connect-sso-operator", cmd, log).expect("binary starts")
+}
+
+/// kstatus' verdict on an object, from the cli-utils helper.
+fn kstatus(obj: &ConnectSsoApp) -> (String, String) {
+    use std::io::Write;
+    let mut child = Command::new(tool("tests/kstatus/build.sh"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("kstatus runs");
+    let line = serde_json::to_string(obj).expect("json");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{line}\n").as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("kstatus finishes");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (status, message) = text.trim().split_once('\t').unwrap_or((text.trim(), ""));
+    (status.to_string(), message.to_string())
+}
+
+async fn scrape(port: u16) -> String {
+    reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text")
+}
+
+/// Sum of a counter's samples whose labels contain `filter`.
+fn counter(text: &str, name: &str, filter: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l.contains(filter))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+async fn wait_http_ok(url: &str, process: &mut ManagedProcess) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = reqwest::get(url).await
+            && r.status().is_success()
+        {
+            return;
+        }
+        assert!(
+            process.exited().is_none(),
+            "the operator exited:\n{}",
+            process.log_tail(40)
+        );
+        assert!(
+            Instant::now() < deadline,
+            "{url} never answered:\n{}",
+            process.log_tail(40)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_under_chart_rbac_converges_survives_a_kill_and_cleans_up() {
+    let w = World::new("binary").await;
+    let rendered = render_chart(&w.namespace);
+    let identity =
+        w.ns.service_account(&service_account_name(&rendered), Some(&rendered))
+            .await
+            .expect("chart RBAC");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_ports(1).expect("port")[0];
+    let log = dir.path().join("operator.log");
+    let mut operator = start_binary(&w, identity.kubeconfig_path(), port, &log);
+    wait_http_ok(&format!("http://127.0.0.1:{port}/readyz"), &mut operator).await;
+
+    // Apply → Ready with every ARN, finalizer present, kstatus Current.
+    w.apply_app("agents", json!({})).await;
+    let app = w.wait_ready("agents").await;
+    let status = app.status.clone().expect("status");
+    assert!(status.role_arn.is_some() && status.policy_arn.is_some() && status.identity_provider_arn.is_some());
+    assert!(
+        app.metadata
+            .finalizers
+            .clone()
+            .unwrap_or_default()
+            .contains(&"connectsso.io/cleanup".to_string())
+    );
+    assert_eq!(kstatus(&app).0, "Current", "kstatus: {:?}", kstatus(&app));
+    let events = w.events("agents").await;
+    assert!(
+        events.iter().any(|e| e.1 == "Created"),
+        "events recorded by the binary: {events:?}"
+    );
+
+    // The metrics count reconciles and external calls, and keep counting.
+    let first = scrape(port).await;
+    let reconciles = counter(&first, "connect_sso_reconciles_total", "controller=\"connectssoapp\"");
+    let calls = counter(&first, "connect_sso_external_calls_total", "service=\"onelogin\"");
+    assert!(reconciles >= 1.0 && calls >= 1.0, "{first}");
+    assert!(
+        counter(&first, "connect_sso_external_calls_total", "service=\"iam\"") >= 1.0,
+        "{first}"
+    );
+    assert!(!first.contains("agents"), "no object name is a label");
+
+    // SIGKILL right after the second app's OneLogin app exists, then restart: one app, Ready.
+    w.apply_app("admins", json!({"access": "Admin"})).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while w.onelogin.apps().len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "second app never created:\n{}",
+            operator.log_tail(40)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    operator.kill();
+    let mut operator = start_binary(&w, identity.kubeconfig_path(), port, &dir.path().join("operator-2.log"));
+    let admins = w.wait_ready("admins").await;
+    assert_eq!(
+        w.onelogin.apps().len(),
+        2,
+        "the restart found the app it had made, made no second one"
+    );
+    assert_eq!(kstatus(&admins).0, "Current");
+    let later = scrape(port).await;
+    assert!(
+        counter(&later, "connect_sso_reconciles_total", "controller=\"connectssoapp\"") >= 1.0,
+        "{later}"
+    );
+
+    // Delete → finalizer removed, external side gone.
+    w.apps()
+        .delete("agents", &DeleteParams::default())
+        .await
+        .expect("delete");
+    w.apps()
+        .delete("admins", &DeleteParams::default())
+        .await
+        .expect("delete");
+    w.wait_gone("agents").await;
+    w.wait_gone("admins").await;
+    assert!(w.onelogin.apps().is_empty(), "OneLogin apps deleted");
+    let roles = w
+        .iam
+        .list_roles()
+        .path_prefix("/connect-sso/")
+        .send()
+        .await
+        .expect("roles");
+    let ours: Vec<_> = roles
+        .roles()
+        .iter()
+        .filter(|r| r.role_name().contains(&w.namespace))
+        .collect();
+    assert!(ours.is_empty(), "IAM roles deleted: {ours:?}");
+    assert!(
+        operator.exited().is_none(),
+        "the operator is still running:\n{}",
+        operator.log_tail(40)
+    );
+    operator.kill();
+    let logs = std::fs::read_to_string(dir.path().join("operator-2.log")).unwrap_or_default();
+    assert!(!logs.contains(&w.onelogin.client_secret()), "no secret in the logs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_app_reads_as_failed_to_kstatus_and_progress_as_in_progress() {
+    let mut w = World::new("kstatus").await;
+    w.start_operator();
+    let missing = "arn:aws:connect:us-east-1:123456789012:instance/00000000-0000-4000-8000-000000000000";
+    w.apply_app("agents", json!({"connect": {"instanceArn": missing}}))
+        .await;
+    let stalled = w.wait_reason("agents", "Stalled", "InstanceNotFound").await;
+    assert_eq!(kstatus(&stalled).0, "Failed", "{:?}", kstatus(&stalled));
+    // A spec the operator has not seen yet is in progress, whatever the old status says.
+    let mut newer = stalled.clone();
+    newer.metadata.generation = newer.metadata.generation.map(|g| g + 1);
+    assert_eq!(kstatus(&newer).0, "InProgress");
+}
