@@ -204,6 +204,11 @@ async fn the_binary_under_chart_rbac_converges_survives_a_kill_and_cleans_up() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let moving = scrape(port).await;
+    assert!(
+        counter(&moving, "connect_sso_external_calls_total", "service=\"onelogin\"") > calls,
+        "the OneLogin call counter moved while the second app was made"
+    );
     operator.kill();
     let mut operator = start_binary(&w, identity.kubeconfig_path(), port, &dir.path().join("operator-2.log"));
     let admins = w.wait_ready("admins").await;
@@ -267,4 +272,113 @@ async fn a_stalled_app_reads_as_failed_to_kstatus_and_progress_as_in_progress() 
     let mut newer = stalled.clone();
     newer.metadata.generation = newer.metadata.generation.map(|g| g + 1);
     assert_eq!(kstatus(&newer).0, "InProgress");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_leader_election_one_replica_acts_and_a_standby_takes_over() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let w = World::new("leader").await;
+    let out = Command::new(tool("tests/tools/install-helm.sh"))
+        .args([
+            "template",
+            RELEASE,
+            "charts/connect-sso-operator",
+            "--namespace",
+            &w.namespace,
+        ])
+        .args([
+            "--set",
+            &format!("watchNamespaces[0]={}", w.namespace),
+            "--set",
+            "crds.install=false",
+        ])
+        .args(["--set", "leaderElection.enabled=true", "--set", "replicas=2"])
+        .current_dir(root())
+        .output()
+        .expect("helm runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rendered = String::from_utf8(out.stdout).expect("utf-8");
+    let identity =
+        w.ns.service_account(&service_account_name(&rendered), Some(&rendered))
+            .await
+            .expect("chart RBAC");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ports = free_ports(2).expect("ports");
+    let start = |name: &str, port: u16| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_connect-sso-operator"));
+        cmd.arg("run")
+            .env_clear()
+            .env("KUBECONFIG", identity.kubeconfig_path())
+            .env("AWS_ENDPOINT_URL_IAM", &w.moto)
+            .env("AWS_ENDPOINT_URL_CONNECT", w.connect.endpoint())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("CONNECT_SSO_ALLOW_LOOPBACK_HTTP", "true")
+            .env("CONNECT_SSO_WATCH_NAMESPACES", &w.namespace)
+            .env("CONNECT_SSO_RESYNC_SECONDS", "10")
+            .env("CONNECT_SSO_LEADER_ELECTION", "true")
+            .env("POD_NAMESPACE", &w.namespace)
+            .env("POD_NAME", name)
+            .env("CONNECT_SSO_METRICS_ADDR", format!("127.0.0.1:{port}"));
+        ManagedProcess::spawn(name, cmd, &dir.path().join(format!("{name}.log"))).expect("starts")
+    };
+    let mut a = start("replica-a", ports[0]);
+    let mut b = start("replica-b", ports[1]);
+    wait_http_ok(&format!("http://127.0.0.1:{}/readyz", ports[0]), &mut a).await;
+    wait_http_ok(&format!("http://127.0.0.1:{}/readyz", ports[1]), &mut b).await;
+    w.apply_app("agents", json!({})).await;
+    w.wait_ready("agents").await;
+
+    let leases: kube::Api<Lease> = kube::Api::namespaced(w.kube.clone(), &w.namespace);
+    let holder = leases
+        .get("connect-sso-operator")
+        .await
+        .expect("lease")
+        .spec
+        .and_then(|s| s.holder_identity)
+        .expect("holder");
+    let (leader, standby_port) = if holder == "replica-a" {
+        (&mut a, ports[1])
+    } else {
+        (&mut b, ports[0])
+    };
+    // The standby made no calls at all.
+    let standby = scrape(standby_port).await;
+    assert_eq!(
+        counter(&standby, "connect_sso_external_calls_total", ""),
+        0.0,
+        "standby stays idle:\n{standby}"
+    );
+    leader.kill();
+
+    // The standby takes the Lease and acts on a change.
+    w.apply_app("agents", json!({"oneLogin": {"appName": "Agents after failover"}}))
+        .await;
+    w.wait_ready("agents").await;
+    let app_id = w
+        .apps()
+        .get("agents")
+        .await
+        .expect("app")
+        .status
+        .and_then(|s| s.one_login_app_id)
+        .expect("id");
+    assert_eq!(
+        w.onelogin.app_json(app_id).expect("app")["name"],
+        "Agents after failover"
+    );
+    let new_holder = leases
+        .get("connect-sso-operator")
+        .await
+        .expect("lease")
+        .spec
+        .and_then(|s| s.holder_identity);
+    assert_ne!(
+        new_holder.as_deref(),
+        Some(holder.as_str()),
+        "the Lease moved to the standby"
+    );
+    a.kill();
+    b.kill();
 }
