@@ -132,12 +132,11 @@ async fn apply_makes_everything_as_planned_and_ready() {
     assert_eq!(w.onelogin.role_apps(role_id), Some(vec![app_id]));
 
     // Events say what happened.
-    let events = w.events("agents").await;
-    assert!(
-        events.iter().any(|e| e.1 == "Created" && e.2.contains("IAM role")),
-        "{events:?}"
-    );
-    assert!(events.iter().any(|e| e.1 == "Ready"), "{events:?}");
+    w.wait_event("agents", "role creation", |e| {
+        e.1 == "Created" && e.2.contains("IAM role")
+    })
+    .await;
+    w.wait_event("agents", "Ready", |e| e.1 == "Ready").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -313,15 +312,14 @@ async fn manual_drift_in_onelogin_and_iam_is_repaired() {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let events = w.events("agents").await;
-    assert!(
-        events.iter().any(|e| e.1 == "Updated" && e.2.contains("relaystate")),
-        "{events:?}"
-    );
-    assert!(
-        events.iter().any(|e| e.1 == "Updated" && e.2.contains("trust policy")),
-        "{events:?}"
-    );
+    w.wait_event("agents", "relaystate repair", |e| {
+        e.1 == "Updated" && e.2.contains("relaystate")
+    })
+    .await;
+    w.wait_event("agents", "trust policy repair", |e| {
+        e.1 == "Updated" && e.2.contains("trust policy")
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -368,13 +366,10 @@ async fn a_certificate_near_expiry_warns_but_stays_ready() {
     w.onelogin.set_app_certificate_not_after(app_id, soon).expect("set");
     let warned = w.wait_reason("agents", "Ready", "CertificateExpiringSoon").await;
     assert_eq!(condition(&warned, "Ready").map(|c| c.0), Some(ConditionStatus::True));
-    let events = w.events("agents").await;
-    assert!(
-        events
-            .iter()
-            .any(|e| e.0 == "Warning" && e.1 == "CertificateExpiringSoon"),
-        "{events:?}"
-    );
+    w.wait_event("agents", "CertificateExpiringSoon warning", |e| {
+        e.0 == "Warning" && e.1 == "CertificateExpiringSoon"
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -176,11 +176,8 @@ async fn the_binary_under_chart_rbac_converges_survives_a_kill_and_cleans_up() {
             .contains(&"connectsso.io/cleanup".to_string())
     );
     assert_eq!(kstatus(&app).0, "Current", "kstatus: {:?}", kstatus(&app));
-    let events = w.events("agents").await;
-    assert!(
-        events.iter().any(|e| e.1 == "Created"),
-        "events recorded by the binary: {events:?}"
-    );
+    w.wait_event("agents", "Created (recorded by the binary)", |e| e.1 == "Created")
+        .await;
 
     // The metrics count reconciles and external calls, and keep counting.
     let first = scrape(port).await;

@@ -261,6 +261,20 @@ impl World {
         }
     }
 
+    /// Waits until an Event for `name` satisfies `matches` (Events are published just after the
+    /// status they describe is written).
+    pub async fn wait_event(&self, name: &str, what: &str, matches: impl Fn(&(String, String, String)) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let events = self.events(name).await;
+            if events.iter().any(&matches) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{name}: no {what} event; events: {events:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Events recorded for an object of this namespace: (type, reason, note).
     pub async fn events(&self, name: &str) -> Vec<(String, String, String)> {
         let api: Api<Event> = Api::namespaced(self.kube.clone(), &self.namespace);
