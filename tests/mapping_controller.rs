@@ -281,3 +281,60 @@ async fn two_thousand_users_converge_in_a_few_dozen_calls() {
     assert!(onelogin.total() <= 90, "OneLogin calls: {}", onelogin.total());
     assert!(connect_calls <= 6, "Amazon Connect calls: {connect_calls}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_steady_state_refreshes_users_incrementally_not_in_full() {
+    let mut w = World::new("map-incremental").await;
+    w.settings.users_cache_ttl = std::time::Duration::from_secs(1);
+    w.start_operator();
+    w.apply_app("agents", json!({})).await;
+    w.wait_ready("agents").await;
+    // 500 users: a full listing is 10 pages of 50.
+    let mut logins: Vec<String> = (0..500).map(|i| format!("agent{i:03}@example.com")).collect();
+    let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(86_400);
+    for l in &logins {
+        let id = w.onelogin.add_user(NewUser::with_email(l));
+        // Seeded users last changed yesterday, as in a real directory.
+        w.onelogin.modify_user(id, |u| u.updated_at = long_ago);
+    }
+    logins.push("late@example.com".into());
+    let ignore = json!({"mode": "Ignore"});
+    w.apply_mapping(
+        "big",
+        json!({"appRef": {"name": "agents"}, "users": logins, "connectUsers": ignore}),
+    )
+    .await;
+    w.wait_mapping("big", "Ready with one missing", |m| {
+        m.status
+            .as_ref()
+            .and_then(|s| s.counts.as_ref())
+            .is_some_and(|c| c.missing_in_one_login == 1 && c.assigned == 500)
+    })
+    .await;
+    w.onelogin.reset_calls();
+    let late = w.onelogin.add_user(NewUser::with_email("late@example.com"));
+    let m = w
+        .wait_mapping("big", "assigned the late user", |m| {
+            m.status
+                .as_ref()
+                .and_then(|s| s.counts.as_ref())
+                .is_some_and(|c| c.missing_in_one_login == 0)
+        })
+        .await;
+    assert_eq!(m.status.and_then(|s| s.counts).map(|c| c.assigned), Some(501));
+    let role_id = w
+        .apps()
+        .get("agents")
+        .await
+        .expect("app")
+        .status
+        .and_then(|s| s.one_login_role_id)
+        .expect("role");
+    assert!(members(&w, role_id).contains(&late));
+    let listings = w.onelogin.calls().count("GET /api/2/users");
+    println!("user listings while catching up: {listings}");
+    assert!(
+        listings < 10,
+        "refreshes asked only for changes, not 10 pages each time: {listings}"
+    );
+}

@@ -19,7 +19,7 @@ pub enum AwsErrorKind {
     Transient,
 }
 
-#[derive(Debug, Error)]
+#[derive(Clone, Debug, Error)]
 #[error("{service} {operation} failed: {}{message}{}", code_prefix(.code), rid(.request_id))]
 pub struct AwsError {
     pub service: &'static str,
@@ -42,6 +42,15 @@ fn rid(request_id: &Option<String>) -> String {
 }
 
 impl AwsError {
+    /// The message without the request id (see `OneLoginError::stable_message`).
+    pub fn stable_message(&self) -> String {
+        AwsError {
+            request_id: None,
+            ..self.clone()
+        }
+        .to_string()
+    }
+
     pub fn is(&self, kind: AwsErrorKind) -> bool {
         self.kind == kind
     }

@@ -64,6 +64,30 @@ pub enum ReconcileError {
 }
 
 impl ReconcileError {
+    /// What conditions and Events say: the error without per-call details (request ids), so
+    /// a repeated failure leaves status unchanged and does not trigger itself again.
+    pub fn condition_message(&self) -> String {
+        match self {
+            ReconcileError::OneLogin(e) => e.stable_message(),
+            ReconcileError::Aws(e) => e.stable_message(),
+            ReconcileError::Propagating(e) => {
+                format!(
+                    "IAM has not caught up with a change yet ({}); retrying",
+                    e.stable_message()
+                )
+            }
+            ReconcileError::DeletionBlocked(inner) => format!(
+                "{}. Deleting waits until this is fixed; to delete without removing the OneLogin app and IAM objects, set spec.deletionPolicy: Retain",
+                inner.condition_message()
+            ),
+            ReconcileError::MappingDeletionBlocked(inner) => format!(
+                "{}. The mapping's users stay in the app's OneLogin role until this is fixed (or until the finalizer connectsso.io/membership is removed by hand)",
+                inner.condition_message()
+            ),
+            other => other.to_string(),
+        }
+    }
+
     pub fn reason(&self) -> &'static str {
         match self {
             ReconcileError::OneLogin(e) => e.reason(),

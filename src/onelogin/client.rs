@@ -275,7 +275,10 @@ impl OneLoginClient {
                     metrics().external_call("onelogin", &operation, outcome_of(Some(r.status().as_u16())));
                     r
                 }
-                Err(e) if attempt < self.options.max_attempts => {
+                // A POST that may have reached the server (timeout, reset) is not sent again: it
+                // could create a second app or role. The reconciler reads before it writes, so its
+                // next pass finds what this one made.
+                Err(e) if attempt < self.options.max_attempts && (method != Method::POST || e.is_connect()) => {
                     metrics().external_call("onelogin", &operation, outcome_of(None));
                     tracing::debug!(method = name, path, error = %e, "OneLogin call failed; retrying");
                     tokio::time::sleep(self.backoff(attempt)).await;
@@ -315,7 +318,9 @@ impl OneLoginClient {
                 tokio::time::sleep(wait).await;
                 continue;
             }
-            if is_retryable(status) && attempt < self.options.max_attempts {
+            // Likewise a POST answered 500, 502 or 504 may have been carried out; 503 means it was not.
+            let may_have_happened = method == Method::POST && status != StatusCode::SERVICE_UNAVAILABLE;
+            if is_retryable(status) && !may_have_happened && attempt < self.options.max_attempts {
                 tokio::time::sleep(self.backoff(attempt)).await;
                 continue;
             }

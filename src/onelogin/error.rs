@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::Value;
 use thiserror::Error;
 
-#[derive(Debug, Error)]
+#[derive(Clone, Debug, Error)]
 pub enum OneLoginError {
     #[error("OneLogin apiUrl {url:?} {problem}")]
     InvalidApiUrl { url: String, problem: &'static str },
@@ -37,7 +37,7 @@ pub enum OneLoginError {
         message: String,
         request_id: Option<String>,
     },
-    #[error("OneLogin's rate limit is used up; calls resume in {} s", .retry_after.as_secs())]
+    #[error("OneLogin's rate limit is used up; calls resume when it resets")]
     RateLimited { retry_after: Duration },
     #[error("OneLogin did not answer {method} {path}: {detail}")]
     Transport {
@@ -61,6 +61,19 @@ fn rid(request_id: &Option<String>) -> String {
 }
 
 impl OneLoginError {
+    /// The message without the request id, which differs on every call: conditions must not
+    /// change (and so trigger another reconcile) when nothing but the id changed.
+    pub fn stable_message(&self) -> String {
+        let mut e = self.clone();
+        match &mut e {
+            OneLoginError::BadCredentials { request_id, .. }
+            | OneLoginError::Forbidden { request_id, .. }
+            | OneLoginError::Api { request_id, .. } => *request_id = None,
+            _ => {}
+        }
+        e.to_string()
+    }
+
     /// Stable reason for conditions, events and metrics.
     pub fn reason(&self) -> &'static str {
         match self {

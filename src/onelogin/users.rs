@@ -75,4 +75,11 @@ impl OneLoginClient {
     pub async fn all_users(&self) -> Result<Vec<User>, OneLoginError> {
         self.list_all("/api/2/users", &[], USERS_PAGE).await
     }
+
+    /// Users created or changed at or after `since` (usually a page or none).
+    pub async fn users_updated_since(&self, since: k8s_openapi::jiff::Timestamp) -> Result<Vec<User>, OneLoginError> {
+        let since = since.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+        self.list_all("/api/2/users", &[("updated_since", since)], USERS_PAGE)
+            .await
+    }
 }

@@ -157,7 +157,7 @@ pub fn plan_app(id: &ResourceId, spec: &ConnectSsoAppSpec, facts: &Facts) -> Res
         access: spec.access,
         instance_arn: instance.to_string(),
         instance_domain: facts.instance_domain,
-        one_login_role_name: names::one_login_role_name(&app_name),
+        one_login_role_name: names::one_login_role_name(id),
         iam: IamPlan {
             permission_policy: policies::permission_policy(&instance),
             trust_policy: policies::trust_policy(&identity_provider_arn, &acs_url),

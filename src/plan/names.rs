@@ -74,9 +74,17 @@ pub fn app_name(id: &ResourceId, access: Access) -> String {
     truncate_chars(&name, 128)
 }
 
-/// Name of the operator-owned OneLogin role that grants the app to mapped users.
-pub fn one_login_role_name(app_name: &str) -> String {
-    truncate_chars(&format!("{app_name} users"), 128)
+/// Name of the operator-owned OneLogin role that grants the app to mapped users. OneLogin
+/// roles carry no notes for an owner marker, so the name itself names the resource: a role is
+/// taken as ours only by this exact name.
+pub fn one_login_role_name(id: &ResourceId) -> String {
+    let full = format!("connect-sso {}/{}", id.namespace, id.name);
+    if full.len() <= 128 {
+        return full;
+    }
+    let digest = Sha256::digest(full.as_bytes());
+    let hash: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!("{}-{hash}", &full[..119])
 }
 
 fn truncate_chars(s: &str, max: usize) -> String {

@@ -165,6 +165,31 @@ async fn ensure_app(
         }
     }
     let created = ol.create_app(&plan.one_login_app).await?;
+    // Two resources that create an app of the same name at the same moment (a GitOps sync of
+    // both) both got past the search above: the older app wins, the newer is withdrawn.
+    for summary in ol.find_apps(name, plan::onelogin_app::CONNECTOR_ID).await? {
+        if summary.id >= created.id {
+            continue;
+        }
+        let Some(earlier) = ol.get_app(summary.id).await? else {
+            continue;
+        };
+        match ownership::from_notes(&earlier.notes, owner) {
+            Ownership::Other(other) => {
+                ol.delete_app(created.id).await?;
+                return Err(ReconcileError::Conflict {
+                    what: "OneLogin app",
+                    name: name.clone(),
+                    other,
+                });
+            }
+            Ownership::Ours => {
+                ol.delete_app(created.id).await?;
+                return adopt_app(earlier, progress, saver, "Found").await;
+            }
+            Ownership::Unmarked => {}
+        }
+    }
     progress.event(PendingEvent::normal(
         "Created",
         "CreateOneLoginApp",

@@ -30,7 +30,15 @@ pub async fn delete_all(
         .clone()
         .unwrap_or_else(|| names::app_name(id, app.spec.access));
 
-    if let Some(role_id) = status.one_login_role_id {
+    // By the id in status, and by its name, which names this resource (a crash may have come
+    // between creating the role and recording it).
+    let mut role_ids: Vec<i64> = status.one_login_role_id.into_iter().collect();
+    for role in one_login.find_roles(&names::one_login_role_name(id)).await? {
+        if !role_ids.contains(&role.id) {
+            role_ids.push(role.id);
+        }
+    }
+    for role_id in role_ids {
         one_login.delete_role(role_id).await?;
     }
     let mut app_ids: Vec<i64> = status.one_login_app_id.into_iter().collect();

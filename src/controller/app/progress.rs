@@ -67,12 +67,13 @@ impl Progress {
                 c.set_bool(STALLED, false, "Ready", "Nothing needs a person");
             }
             Err(err) => {
+                let message = err.condition_message();
                 if let Some(part) = failed_part {
-                    c.set_bool(part, false, err.reason(), err.to_string());
+                    c.set_bool(part, false, err.reason(), message.clone());
                 }
-                c.set_bool(READY, false, err.reason(), err.to_string());
+                c.set_bool(READY, false, err.reason(), message.clone());
                 if err.is_terminal() {
-                    c.set_bool(STALLED, true, err.reason(), err.to_string());
+                    c.set_bool(STALLED, true, err.reason(), message);
                 } else {
                     c.set_bool(STALLED, false, "Retrying", "The operator retries on its own");
                 }

@@ -6,6 +6,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+
 use crate::controller::ReconcileError;
 use crate::onelogin::{OneLoginClient, User};
 
@@ -16,11 +18,22 @@ struct Known {
     listed_at: Instant,
 }
 
+/// An account's users as last listed: in full now and then, brought up to date in between with
+/// `updated_since`, so a steady state does not re-list thousands of users.
+#[derive(Clone)]
+struct Directory {
+    users: Arc<Vec<User>>,
+    full_at: Instant,
+    refreshed_at: Instant,
+    /// Wall-clock time of the last listing, for `updated_since`.
+    refreshed_wall: Timestamp,
+}
+
 /// Caches shared by all mapping reconciles of the process.
 #[derive(Default)]
 pub struct Caches {
     roles: Mutex<HashMap<i64, Known>>,
-    directories: Mutex<HashMap<String, (Instant, Arc<Vec<User>>)>>,
+    directories: Mutex<HashMap<String, Directory>>,
     app_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -79,19 +92,59 @@ impl Caches {
         self.roles.lock().unwrap_or_else(|p| p.into_inner()).remove(&role_id);
     }
 
-    /// The account's users from a listing at most `ttl` old.
-    pub async fn directory(&self, ol: &OneLoginClient, ttl: Duration) -> Result<Arc<Vec<User>>, ReconcileError> {
+    /// The account's users, at most `ttl` out of date: a full listing when the last one is older
+    /// than `full_every` (which also forgets deleted users), otherwise only the changes since.
+    pub async fn directory(
+        &self,
+        ol: &OneLoginClient,
+        ttl: Duration,
+        full_every: Duration,
+    ) -> Result<Arc<Vec<User>>, ReconcileError> {
         let key = ol.account_key();
-        if let Some((at, users)) = self.directories.lock().unwrap_or_else(|p| p.into_inner()).get(&key)
-            && at.elapsed() < ttl
+        let known = self
+            .directories
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .cloned();
+        if let Some(d) = &known
+            && d.refreshed_at.elapsed() < ttl
         {
-            return Ok(users.clone());
+            return Ok(d.users.clone());
         }
-        let users = Arc::new(ol.all_users().await?);
+        let started_wall = Timestamp::now();
+        let next = match known.filter(|d| d.full_at.elapsed() < full_every) {
+            Some(d) => {
+                // A minute of overlap covers clock skew between us and OneLogin.
+                let since = d
+                    .refreshed_wall
+                    .checked_sub(SignedDuration::from_secs(60))
+                    .unwrap_or(d.refreshed_wall);
+                let changed = ol.users_updated_since(since).await?;
+                let mut by_id: HashMap<i64, User> = d.users.iter().map(|u| (u.id, u.clone())).collect();
+                by_id.extend(changed.into_iter().map(|u| (u.id, u)));
+                Directory {
+                    users: Arc::new(by_id.into_values().collect()),
+                    refreshed_at: Instant::now(),
+                    refreshed_wall: started_wall,
+                    ..d
+                }
+            }
+            None => {
+                let users = Arc::new(ol.all_users().await?);
+                Directory {
+                    users,
+                    full_at: Instant::now(),
+                    refreshed_at: Instant::now(),
+                    refreshed_wall: started_wall,
+                }
+            }
+        };
+        let users = next.users.clone();
         self.directories
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(key, (Instant::now(), users.clone()));
+            .insert(key, next);
         Ok(users)
     }
 }

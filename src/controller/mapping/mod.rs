@@ -112,7 +112,10 @@ async fn find_users(
     logins: &[(IdentifyBy, &str)],
 ) -> Result<UserIndex, ReconcileError> {
     if logins.len() > DIRECT_LOOKUP_MAX {
-        let users = ctx.mapping.directory(ol, ctx.settings.users_cache_ttl).await?;
+        let users = ctx
+            .mapping
+            .directory(ol, ctx.settings.users_cache_ttl, ctx.settings.membership_verify)
+            .await?;
         return Ok(UserIndex::new(users.iter().cloned()));
     }
     let mut found: Vec<User> = Vec::new();
@@ -182,7 +185,7 @@ async fn apply(m: &ConnectUserMapping, ctx: &Context, api: &Api<ConnectUserMappi
     let result = sync_and_check(m, &app, ctx, &mut events).await;
     let status = match &result {
         Ok(outcome) => status_with(m, Some(outcome), Ok(())),
-        Err(e) => status_with(m, None, Err((e.reason(), e.to_string(), e.is_terminal()))),
+        Err(e) => status_with(m, None, Err((e.reason(), e.condition_message(), e.is_terminal()))),
     };
     events.extend(transition_events(m.status.as_ref(), &status));
     write_status(api, &name, m.status.as_ref(), &status).await?;
@@ -327,7 +330,7 @@ async fn create_connect_users(
                 assessment.attention.push(UserAttention {
                     login: want.login.clone(),
                     reason: AttentionReason::CreateFailed,
-                    message: e.to_string(),
+                    message: e.stable_message(),
                 });
             }
             Err(e) => return Err(e.into()),

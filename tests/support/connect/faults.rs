@@ -12,6 +12,8 @@ pub enum Fault {
     LimitExceeded,
     /// 500 `InternalServiceException` (retried by the SDK as a transient error).
     Internal,
+    /// 200 with a JSON body cut off half-way (a broken proxy): the SDK cannot read it.
+    Truncated,
 }
 
 impl Fault {
@@ -20,6 +22,22 @@ impl Fault {
             Fault::Throttling => ApiError::throttling(),
             Fault::LimitExceeded => ApiError::limit_exceeded("The allowed limit for the resource has been exceeded"),
             Fault::Internal => ApiError::internal(),
+            // Not an API error; see `response`.
+            Fault::Truncated => ApiError::internal(),
+        }
+    }
+
+    /// What the server sends for this fault.
+    pub fn response(self) -> axum::response::Response {
+        use axum::response::IntoResponse as _;
+        match self {
+            Fault::Truncated => (
+                axum::http::StatusCode::OK,
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                "{\"Instance\": {\"Id\": \"0f1e2d3c-",
+            )
+                .into_response(),
+            other => other.error().into_response(),
         }
     }
 }

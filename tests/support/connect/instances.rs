@@ -13,8 +13,7 @@ pub async fn describe(State(shared): State<Shared>, Path(instance_id): Path<Stri
     let inst = store
         .instance(&instance_id)
         .ok_or_else(|| ApiError::no_instance(&instance_id))?;
-    Ok(Json(json!({
-        "Instance": {
+    let mut instance = json!({
             "Id": inst.id,
             "Arn": inst.arn,
             "IdentityManagementType": inst.identity_management_type.wire(),
@@ -30,6 +29,14 @@ pub async fn describe(State(shared): State<Shared>, Path(instance_id): Path<Stri
             "OutboundCallsEnabled": true,
             "InstanceAccessUrl": inst.access_url,
             "Tags": {},
+    });
+    if let (Some(fields), Some(out)) = (store.instance_overrides.get(&inst.id), instance.as_object_mut()) {
+        for (key, value) in fields {
+            match value {
+                Value::Null => out.remove(key),
+                other => out.insert(key.clone(), other.clone()),
+            };
         }
-    })))
+    }
+    Ok(Json(json!({ "Instance": instance })))
 }

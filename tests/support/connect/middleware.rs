@@ -42,7 +42,7 @@ pub async fn pipeline(State(shared): State<Shared>, request: Request, next: Next
                 .then(|| lock(&shared).faults.take(operation))
                 .flatten();
             match fault {
-                Some(f) => f.error().into_response(),
+                Some(f) => f.response(),
                 None => next.run(request).await,
             }
         }
@@ -56,5 +56,11 @@ pub async fn pipeline(State(shared): State<Shared>, request: Request, next: Next
         write,
         status: response.status().as_u16(),
     });
+    if write
+        && response.status().is_success()
+        && let Some(hook) = super::AFTER_WRITE.get()
+    {
+        hook(operation);
+    }
     response
 }

@@ -37,6 +37,10 @@ pub use state::{Created, IdentityManagementType, InstanceSpec, NewUser, User};
 
 use state::{ProfileKind, Shared, Store, UserExtra, lock};
 
+/// Called with the operation name (`CreateUser`) after a mutating call succeeded, before its answer
+/// is sent (crash tests kill the operator here). Unset, nothing happens.
+pub static AFTER_WRITE: std::sync::OnceLock<fn(&str)> = std::sync::OnceLock::new();
+
 pub struct ConnectServer {
     shared: Shared,
     endpoint: String,
@@ -138,6 +142,20 @@ impl ConnectServer {
         let before = inst.users.len();
         inst.users.retain(|u| u.id != user_id);
         inst.users.len() != before
+    }
+
+    /// DescribeInstance answers `field` as `value` for this instance (`null` leaves it out), e.g.
+    /// an `IdentityManagementType` this SDK version does not know.
+    pub fn override_instance_field(&self, instance: &str, field: &str, value: serde_json::Value) {
+        let mut store = lock(&self.shared);
+        let Some(id) = store.instance(instance).map(|i| i.id.clone()) else {
+            panic!("no instance {instance}");
+        };
+        store
+            .instance_overrides
+            .entry(id)
+            .or_default()
+            .insert(field.to_owned(), value);
     }
 
     // ---- call accounting ----------------------------------------------------------------

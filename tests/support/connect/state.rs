@@ -155,6 +155,8 @@ pub struct Store {
     pub calls: CallLog,
     /// CreateUser fails with LimitExceededException once an instance holds this many users.
     pub user_quota: Option<usize>,
+    /// DescribeInstance fields replaced on the wire, per instance id (`null` removes the field).
+    pub instance_overrides: HashMap<String, serde_json::Map<String, serde_json::Value>>,
 }
 
 pub type Shared = Arc<Mutex<Store>>;
@@ -185,6 +187,7 @@ impl Store {
             faults: FaultState::default(),
             calls: CallLog::default(),
             user_quota: None,
+            instance_overrides: HashMap::new(),
         }
     }
 

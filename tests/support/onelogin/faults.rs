@@ -2,6 +2,9 @@
 
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
+use serde_json::Value;
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fault {
     /// 429; with `rate_limit_headers` the response carries `X-RateLimit-*` (Remaining 0).
@@ -15,6 +18,65 @@ pub enum Fault {
     /// Drop the connection with a TCP RST; `after_processing` applies the request first
     /// (the client cannot tell whether its write happened).
     ConnectionReset { after_processing: bool },
+    /// Answer with this instead of the real response (the handler does not run).
+    Serve(Canned),
+    /// Let the handler run, then change its JSON body (answers that are not JSON pass through).
+    EditJson(Vec<JsonEdit>),
+    /// Let the handler run, then replace each `from` with `to` in its body (e.g. the metadata XML).
+    EditText(Vec<(String, String)>),
+    /// Let the handler run, then send an `After-Cursor`: always this one, or with `None` a new one
+    /// on every answer (a listing that never ends).
+    AfterCursor(Option<String>),
+}
+
+/// A hostile or broken answer: any status, content type and bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Canned {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Bytes,
+    /// Stream the body in chunks without a `Content-Length`.
+    pub chunked: bool,
+}
+
+impl Canned {
+    pub fn new(status: u16, content_type: &str, body: impl Into<Bytes>) -> Self {
+        Self {
+            status,
+            content_type: content_type.to_owned(),
+            body: body.into(),
+            chunked: false,
+        }
+    }
+
+    pub fn chunked(mut self) -> Self {
+        self.chunked = true;
+        self
+    }
+}
+
+/// One change to a JSON answer, at a JSON pointer (`""` is the whole body).
+#[derive(Debug, Clone, PartialEq)]
+pub enum JsonEdit {
+    /// Replace the value (the parent must exist).
+    Set(String, Value),
+    /// Turn the value into a string of its JSON text (`12` becomes `"12"`).
+    Stringify(String),
+}
+
+impl JsonEdit {
+    pub fn apply(&self, body: &mut Value) {
+        let (pointer, new) = match self {
+            JsonEdit::Set(pointer, value) => (pointer, value.clone()),
+            JsonEdit::Stringify(pointer) => match body.pointer(pointer) {
+                Some(Value::String(_)) | None => return,
+                Some(other) => (pointer, Value::String(other.to_string())),
+            },
+        };
+        if let Some(slot) = body.pointer_mut(pointer) {
+            *slot = new;
+        }
+    }
 }
 
 /// Which requests a fault may hit.

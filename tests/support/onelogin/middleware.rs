@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use super::accounting::{CallRecord, route_template};
 use super::conn::ConnHandle;
 use super::errors::ApiError;
-use super::faults::{Fault, RateLimitStatus, RouteClass, classify};
+use super::faults::{Canned, Fault, JsonEdit, RateLimitStatus, RouteClass, classify};
 use super::format;
 use super::state::Shared;
 
@@ -31,6 +31,57 @@ fn status_response(code: u16) -> Response {
         }
         .into_response(),
     }
+}
+
+fn canned_response(canned: &Canned) -> Response {
+    let status = StatusCode::from_u16(canned.status).unwrap_or(StatusCode::OK);
+    let body = if canned.chunked {
+        // No Content-Length: the client only learns the size by reading.
+        let chunks: Vec<Result<axum::body::Bytes, std::io::Error>> = canned
+            .body
+            .chunks(64 * 1024)
+            .map(|c| Ok(canned.body.slice_ref(c)))
+            .collect();
+        axum::body::Body::from_stream(futures::stream::iter(chunks))
+    } else {
+        axum::body::Body::from(canned.body.clone())
+    };
+    let mut response = (status, body).into_response();
+    if let Ok(v) = HeaderValue::from_str(&canned.content_type) {
+        response.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    response
+}
+
+/// Rewrites a JSON answer with `edits`; anything else is returned as it was.
+async fn edit_json(response: Response, edits: &[JsonEdit]) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let Ok(mut json) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    };
+    for edit in edits {
+        edit.apply(&mut json);
+    }
+    let out = serde_json::to_vec(&json).unwrap_or_default();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(out))
+}
+
+/// Replaces text in an answer's body.
+async fn edit_text(response: Response, replacements: &[(String, String)]) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+    for (from, to) in replacements {
+        text = text.replace(from.as_str(), to);
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(text))
 }
 
 fn unauthorized(class: RouteClass) -> Response {
@@ -75,9 +126,13 @@ pub async fn pipeline(State(shared): State<Arc<Shared>>, req: Request, next: Nex
 
     let mut reset = false;
     let mut rate: Option<RateLimitStatus> = None;
+    // Faults applied to the handler's own answer.
+    let mut after = None;
     let mut response = 'answer: {
         match fault {
             None => {}
+            Some(Fault::Serve(canned)) => break 'answer canned_response(&canned),
+            Some(f @ (Fault::EditJson(_) | Fault::EditText(_) | Fault::AfterCursor(_))) => after = Some(f),
             Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
             Some(Fault::ConnectionReset { after_processing }) => {
                 reset = true;
@@ -122,7 +177,27 @@ pub async fn pipeline(State(shared): State<Arc<Shared>>, req: Request, next: Nex
         }
         next.run(req).await
     };
+    match after {
+        Some(Fault::EditJson(edits)) => response = edit_json(response, &edits).await,
+        Some(Fault::EditText(replacements)) => response = edit_text(response, &replacements).await,
+        Some(Fault::AfterCursor(cursor)) => {
+            // A new cursor the server itself accepts: a random far page (empty) of 50.
+            let cursor =
+                cursor.unwrap_or_else(|| super::pagination::encode_cursor(50, 2 + rand::random::<u32>() as usize));
+            if let Ok(v) = HeaderValue::from_str(&cursor) {
+                response.headers_mut().insert("After-Cursor", v);
+            }
+        }
+        _ => {}
+    }
 
+    if write
+        && !reset
+        && response.status().is_success()
+        && let Some(hook) = super::AFTER_WRITE.get()
+    {
+        hook(&key);
+    }
     if let Some(s) = rate {
         set_rate_headers(&mut response, s);
     }

@@ -38,11 +38,15 @@ pub use certs::Certificate;
 #[allow(unused_imports)]
 pub use connectors::{AMAZON_CONNECT, AWS_MULTI_ROLE, SAML_CUSTOM_ADVANCED};
 #[allow(unused_imports)]
-pub use faults::{Fault, RateLimitConfig, RateLimitStatus, Scope};
+pub use faults::{Canned, Fault, JsonEdit, RateLimitConfig, RateLimitStatus, Scope};
 #[allow(unused_imports)]
 pub use pagination::encode_cursor;
 #[allow(unused_imports)]
 pub use state::{App, NewUser, Parameter, User};
+
+/// Called with `"METHOD /route"` after a mutating API call succeeded, before its answer is sent
+/// (crash tests kill the operator here). Unset, nothing happens.
+pub static AFTER_WRITE: std::sync::OnceLock<fn(&str)> = std::sync::OnceLock::new();
 
 use conn::{ConnHandle, ResettableListener};
 use state::{Shared, Store};
@@ -189,7 +193,17 @@ impl OneLoginServer {
     }
 
     pub fn modify_user(&self, id: i64, f: impl FnOnce(&mut User)) -> bool {
-        self.shared.lock().users.get_mut(&id).map(f).is_some()
+        let mut store = self.shared.lock();
+        let Some(user) = store.users.get_mut(&id) else {
+            return false;
+        };
+        let before = user.updated_at;
+        f(user);
+        // A test may set updated_at itself (to seed old users); otherwise the change is now.
+        if user.updated_at == before {
+            user.updated_at = std::time::SystemTime::now();
+        }
+        true
     }
 
     pub fn remove_user(&self, id: i64) -> bool {

@@ -98,6 +98,8 @@ pub struct User {
     /// 0 Unapproved, 1 Approved, 2 Rejected, 3 Unlicensed.
     pub state: i64,
     pub created_at: SystemTime,
+    /// For `updated_since`; moved by `modify_user`.
+    pub updated_at: SystemTime,
 }
 
 /// Seed for [`super::OneLoginServer::add_user`]; `id: None` allocates one.
@@ -274,6 +276,7 @@ impl Store {
                 status: seed.status,
                 state: seed.state,
                 created_at: SystemTime::now(),
+                updated_at: SystemTime::now(),
             },
         );
         id

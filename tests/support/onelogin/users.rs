@@ -16,6 +16,7 @@ use super::state::{Shared, Store, User};
 
 pub fn user_json(store: &Store, u: &User) -> Value {
     let created = format::rfc3339(u.created_at);
+    let updated = format::rfc3339(u.updated_at);
     let role_ids: Vec<i64> = store
         .roles
         .values()
@@ -49,7 +50,7 @@ pub fn user_json(store: &Store, u: &User) -> Value {
         "activated_at": if u.status == 0 { Value::Null } else { json!(created) },
         "last_login": null,
         "invitation_sent_at": null,
-        "updated_at": created,
+        "updated_at": updated,
         "preferred_locale_code": null,
         "created_at": created,
         "invalid_login_attempts": 0,
@@ -80,10 +81,20 @@ pub async fn list(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) -> A
                 .map_err(|_| ApiError::bad_request("user_ids must be a comma separated list of integers"))?,
         ),
     };
+    let updated_since: Option<std::time::SystemTime> = match params.get("updated_since") {
+        None => None,
+        Some(raw) => Some(
+            raw.parse::<k8s_openapi::jiff::Timestamp>()
+                .ok()
+                .and_then(|t| std::time::SystemTime::try_from(t).ok())
+                .ok_or_else(|| ApiError::bad_request("updated_since must be an ISO 8601 time"))?,
+        ),
+    };
     let store = shared.lock();
     let items: Vec<Value> = store
         .users
         .values()
+        .filter(|u| updated_since.is_none_or(|since| u.updated_at >= since))
         .filter(|u| text_filter(&params, "email", &u.email))
         .filter(|u| text_filter(&params, "username", &u.username))
         .filter(|u| text_filter(&params, "firstname", &u.firstname))
