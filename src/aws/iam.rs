@@ -140,6 +140,17 @@ impl Iam {
         gone(r.map(|_| ()).map_err(|e| classify("IAM", "DeleteSAMLProvider", e)))
     }
 
+    pub async fn tag_saml_provider(&self, arn: &str, tags: &Tags) -> Result<(), AwsError> {
+        self.client
+            .tag_saml_provider()
+            .saml_provider_arn(arn)
+            .set_tags(Some(to_tags(tags)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("IAM", "TagSAMLProvider", e))
+    }
+
     pub async fn get_policy(&self, arn: &str) -> Result<Option<ObservedPolicy>, AwsError> {
         let r = self.client.get_policy().policy_arn(arn).send().await;
         found(r.map_err(|e| classify("IAM", "GetPolicy", e)).map(|o| {

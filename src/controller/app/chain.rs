@@ -284,6 +284,11 @@ async fn ensure_provider(
                     });
                 }
             }
+            // Tags are kept current where the service reports them; one that reports none (an
+            // emulator) cannot be told apart from a provider made without tags, so is left alone.
+            if !existing.tags.is_empty() && missing_tags(&existing.tags, &plan.iam.tags) {
+                iam.tag_saml_provider(arn, &plan.iam.tags).await?;
+            }
             if stored.as_ref().is_some_and(|s| s.same_trust(metadata)) {
                 progress.part_ok(
                     PART_IDENTITY_PROVIDER,
