@@ -542,10 +542,10 @@ async fn ensure_role_grant(
         Some(id) => ol.get_role(id).await?.map(|r| r.id),
         None => None,
     };
-    let role_id = match known {
-        Some(id) => id,
+    let (role_id, created) = match known {
+        Some(id) => (id, false),
         None => match ol.find_roles(name).await?.as_slice() {
-            [one] => one.id,
+            [one] => (one.id, false),
             [] => {
                 let id = ol.create_role(name).await?;
                 progress.event(PendingEvent::normal(
@@ -553,7 +553,7 @@ async fn ensure_role_grant(
                     "CreateOneLoginRole",
                     format!("Created OneLogin role {name:?} (id {id})"),
                 ));
-                id
+                (id, true)
             }
             _ => {
                 return Err(ReconcileError::AlreadyExists {
@@ -564,7 +564,8 @@ async fn ensure_role_grant(
         },
     };
     progress.status.one_login_role_id = Some(role_id);
-    if ol.role_app_ids(role_id).await? != [app_id] {
+    // A role just made has no apps: no need to read them first.
+    if created || ol.role_app_ids(role_id).await? != [app_id] {
         ol.set_role_apps(role_id, &[app_id]).await?;
     }
     Ok(())

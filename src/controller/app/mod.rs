@@ -13,8 +13,9 @@ use kube::api::{Patch, PatchParams};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::finalizer::{self, Event as FinalizerEvent, finalizer};
+use kube::runtime::Predicate;
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
@@ -211,9 +212,20 @@ async fn publish(ctx: &Context, app: &ConnectSsoApp, events: Vec<PendingEvent>) 
 /// Runs the controller until shutdown: watches the apps, and the Secrets they reference (by
 /// metadata only, so Secret values are never cached), so a rotated Secret is used at once.
 pub async fn run(ctx: Arc<Context>, apps: Api<ConnectSsoApp>, secrets: Api<PartialObjectMeta<Secret>>) {
-    let controller = Controller::new(apps, watcher::Config::default().any_semantic());
-    let store = controller.store();
-    controller
+    let (store, writer) = reflector::store();
+    // Reconcile on spec (generation) and finalizer changes only: the operator's own status
+    // writes must not start another pass. managedFields are dropped from the cache: they are
+    // large and never read.
+    let changes = watcher(apps, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .modify(|app: &mut ConnectSsoApp| app.managed_fields_mut().clear())
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(
+            predicates::generation.combine(predicates::finalizers),
+            Default::default(),
+        );
+    Controller::for_stream(changes, store.clone())
         .watches(secrets, watcher::Config::default(), move |secret| {
             let namespace = secret.namespace();
             let name = secret.name_any();
