@@ -4,11 +4,17 @@ CACHE ?= $(HOME)/.cache/connect-sso-operator
 # One target dir outside the clone: test binaries share it, and a new clone builds incrementally.
 export CARGO_TARGET_DIR ?= $(CACHE)/target
 
-.PHONY: test tools fmt crds plan-example
+.PHONY: test tools fmt crds plan-example fuzz
 
 test: tools
 	cargo fmt --check
 	cargo test --locked
+	fuzz/run.sh 10
+
+# A longer fuzzing run: `make fuzz FUZZ_SECONDS=600`.
+FUZZ_SECONDS ?= 300
+fuzz:
+	fuzz/run.sh $(FUZZ_SECONDS)
 
 # moto and the OneLogin SDK (PyPI) in a venv; kube-apiserver, etcd and Helm built from their Go
 # modules; the kstatus checker from sigs.k8s.io/cli-utils; Lua 5.1 (Argo CD's Lua) from Debian.

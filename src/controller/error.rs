@@ -41,11 +41,12 @@ pub enum ReconcileError {
         "{what} {name:?} already exists and was not created by this resource; set spec.adopt: true to take it over, or choose another name"
     )]
     AlreadyExists { what: &'static str, name: String },
-    #[error("{what} {name:?} belongs to {other}; choose another name for one of the two resources")]
+    #[error("{what} {name:?} belongs to {other}; set another {field} on one of the two resources")]
     Conflict {
         what: &'static str,
         name: String,
         other: String,
+        field: &'static str,
     },
     #[error("OneLogin did not keep {what} after the update; an admin policy or connector limit may be reverting it")]
     NotPersisted { what: String },
@@ -119,13 +120,11 @@ impl ReconcileError {
             | ReconcileError::InstanceNotFound { .. }
             | ReconcileError::InstanceNotSaml { .. }
             | ReconcileError::AlreadyExists { .. }
-            | ReconcileError::Conflict { .. } => true,
+            | ReconcileError::Conflict { .. }
+            | ReconcileError::Metadata(_) => true,
             ReconcileError::DeletionBlocked(e) | ReconcileError::MappingDeletionBlocked(e) => e.is_terminal(),
             ReconcileError::ProfileNotFound { .. } => true,
-            ReconcileError::Kube(_)
-            | ReconcileError::Metadata(_)
-            | ReconcileError::NotPersisted { .. }
-            | ReconcileError::Propagating(_) => false,
+            ReconcileError::Kube(_) | ReconcileError::NotPersisted { .. } | ReconcileError::Propagating(_) => false,
         }
     }
 }

@@ -1,8 +1,10 @@
 //! The two IAM policy documents, and comparing documents the way IAM means them.
 
 use std::collections::BTreeSet;
+use std::fmt;
 
 use percent_encoding::percent_decode_str;
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value, json};
 use thiserror::Error;
 
@@ -49,7 +51,77 @@ pub fn decode_document(raw: &str) -> Result<Value, DocumentError> {
     } else {
         percent_decode_str(raw).decode_utf8_lossy()
     };
-    Ok(serde_json::from_str(&text)?)
+    let mut de = serde_json::Deserializer::from_str(&text);
+    let Plain(document) = Plain::deserialize(&mut de)?;
+    de.end()?;
+    Ok(document)
+}
+
+/// A JSON value read key by key. serde_json's own `Value`, with its `raw_value` feature on (axum
+/// turns it on), reads an object whose first key is `$serde_json::private::RawValue` as the JSON
+/// text in its value: a condition key of that name (IAM allows any) would be read as something
+/// else, and could make a changed document look like the planned one (found by fuzzing).
+struct Plain(Value);
+
+impl<'de> Deserialize<'de> for Plain {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(PlainVisitor).map(Plain)
+    }
+}
+
+struct PlainVisitor;
+
+impl<'de> Visitor<'de> for PlainVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        // JSON text cannot hold NaN or infinity, so this is always a number.
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Plain(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some((key, Plain(value))) = map.next_entry::<String, Plain>()? {
+            out.insert(key, value);
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 /// Whether two documents mean the same to IAM: key order, a string versus a one-element list,

@@ -151,6 +151,7 @@ async fn ensure_app(
                     what: "OneLogin app",
                     name: name.clone(),
                     other,
+                    field: "spec.oneLogin.appName",
                 });
             }
             Ownership::Unmarked if app.spec.adopt == Some(true) => {
@@ -181,6 +182,7 @@ async fn ensure_app(
                     what: "OneLogin app",
                     name: name.clone(),
                     other,
+                    field: "spec.oneLogin.appName",
                 });
             }
             Ownership::Ours => {
@@ -272,6 +274,7 @@ async fn ensure_provider(
                         what: "IAM SAML provider",
                         name: name.clone(),
                         other,
+                        field: "spec.iam.identityProviderName",
                     });
                 }
                 Ownership::Unmarked
@@ -350,6 +353,7 @@ async fn ensure_policy(
                         what: "IAM policy",
                         name: name.clone(),
                         other,
+                        field: "spec.iam.policyName",
                     });
                 }
                 Ownership::Unmarked if plan.adopt => {}
@@ -430,6 +434,7 @@ async fn ensure_role(
                         what: "IAM role",
                         name: name.clone(),
                         other,
+                        field: "spec.iam.roleName",
                     });
                 }
                 Ownership::Unmarked if plan.adopt => {}
