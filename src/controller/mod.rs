@@ -10,7 +10,12 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use futures::Stream;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
+use kube::{Api, Resource};
+use serde::de::DeserializeOwned;
 
 use crate::aws::Aws;
 pub use credentials::OneLoginClients;
@@ -147,4 +152,36 @@ impl PendingEvent {
             secondary: None,
         }
     }
+}
+
+impl Context {
+    /// Publishes events about `obj`; a failure to record one is logged, never fatal.
+    pub async fn publish<K: Resource<DynamicType = ()>>(&self, obj: &K, events: Vec<PendingEvent>) {
+        let reference = obj.object_ref(&());
+        for event in events {
+            if let Err(e) = self.recorder.publish(&event.into_event(), &reference).await {
+                tracing::warn!(error = %e, "could not record an Event");
+            }
+        }
+    }
+}
+
+/// The objects a controller reconciles, and its cache. Only spec (generation) and finalizer
+/// changes pass, so the operator's own status writes never start another pass; managedFields are
+/// dropped from the cache, as they are large (one entry per user of a big mapping) and never read.
+pub fn spec_changes<K>(api: Api<K>) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>> + Send + 'static)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    let (store, writer) = reflector::store();
+    let changes = watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .modify(|obj: &mut K| obj.meta_mut().managed_fields = None)
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(
+            predicates::generation.combine(predicates::finalizers),
+            Default::default(),
+        );
+    (store, changes)
 }

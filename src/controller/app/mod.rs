@@ -11,11 +11,10 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
 use kube::core::PartialObjectMeta;
-use kube::runtime::Predicate;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::finalizer::{self, Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
+use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
@@ -120,7 +119,7 @@ async fn apply(app: &ConnectSsoApp, ctx: &Context, api: &Api<ConnectSsoApp>) -> 
     };
     let (status, events) = progress.finish(outcome, part);
     saver.write_if_changed(app.status.as_ref(), &status).await?;
-    publish(ctx, app, events).await;
+    ctx.publish(app, events).await;
     match result {
         Ok(_) => {
             ctx.reset_backoff(&id.to_string());
@@ -134,7 +133,8 @@ async fn cleanup(app: &ConnectSsoApp, ctx: &Context, api: &Api<ConnectSsoApp>) -
     let id = resource_id(app);
     if cleanup::policy(app, ctx.settings.default_deletion_policy) == DeletionPolicy::Retain {
         let note = "deletionPolicy is Retain: the OneLogin app and IAM objects are left in place";
-        publish(ctx, app, vec![PendingEvent::normal("Retained", "Delete", note)]).await;
+        ctx.publish(app, vec![PendingEvent::normal("Retained", "Delete", note)])
+            .await;
         return Ok(Action::await_change());
     }
     let mut progress = Progress::new(app.status.as_ref(), app.metadata.generation);
@@ -147,7 +147,7 @@ async fn cleanup(app: &ConnectSsoApp, ctx: &Context, api: &Api<ConnectSsoApp>) -
     .await;
     match result {
         Ok(()) => {
-            publish(ctx, app, std::mem::take(&mut progress.events)).await;
+            ctx.publish(app, std::mem::take(&mut progress.events)).await;
             Ok(Action::await_change())
         }
         Err(e) => {
@@ -156,7 +156,7 @@ async fn cleanup(app: &ConnectSsoApp, ctx: &Context, api: &Api<ConnectSsoApp>) -
             StatusSaver { api, name: &id.name }
                 .write_if_changed(app.status.as_ref(), &status)
                 .await?;
-            publish(ctx, app, events).await;
+            ctx.publish(app, events).await;
             Err(blocked)
         }
     }
@@ -200,31 +200,10 @@ impl SaveProgress for StatusSaver<'_> {
     }
 }
 
-async fn publish(ctx: &Context, app: &ConnectSsoApp, events: Vec<PendingEvent>) {
-    let reference = app.object_ref(&());
-    for event in events {
-        if let Err(e) = ctx.recorder.publish(&event.into_event(), &reference).await {
-            tracing::warn!(error = %e, "could not record an Event");
-        }
-    }
-}
-
 /// Runs the controller until shutdown: watches the apps, and the Secrets they reference (by
 /// metadata only, so Secret values are never cached), so a rotated Secret is used at once.
 pub async fn run(ctx: Arc<Context>, apps: Api<ConnectSsoApp>, secrets: Api<PartialObjectMeta<Secret>>) {
-    let (store, writer) = reflector::store();
-    // Reconcile on spec (generation) and finalizer changes only: the operator's own status
-    // writes must not start another pass. managedFields are dropped from the cache: they are
-    // large and never read.
-    let changes = watcher(apps, watcher::Config::default().any_semantic())
-        .default_backoff()
-        .modify(|app: &mut ConnectSsoApp| app.managed_fields_mut().clear())
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(
-            predicates::generation.combine(predicates::finalizers),
-            Default::default(),
-        );
+    let (store, changes) = super::spec_changes(apps);
     Controller::for_stream(changes, store.clone())
         .watches(secrets, watcher::Config::default(), move |secret| {
             let namespace = secret.namespace();

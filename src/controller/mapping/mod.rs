@@ -11,11 +11,10 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{ListParams, Patch, PatchParams};
-use kube::runtime::Predicate;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::finalizer::{self, Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
+use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
@@ -179,7 +178,7 @@ async fn apply(m: &ConnectUserMapping, ctx: &Context, api: &Api<ConnectUserMappi
         Err(NotReady(why)) => {
             let status = status_with(m, None, Err(("DependencyNotReady", why, false)));
             write_status(api, &name, m.status.as_ref(), &status).await?;
-            publish(ctx, m, transition_events(m.status.as_ref(), &status)).await;
+            ctx.publish(m, transition_events(m.status.as_ref(), &status)).await;
             return Ok(Action::requeue(Duration::from_secs(15)));
         }
     };
@@ -190,7 +189,7 @@ async fn apply(m: &ConnectUserMapping, ctx: &Context, api: &Api<ConnectUserMappi
     };
     events.extend(transition_events(m.status.as_ref(), &status));
     write_status(api, &name, m.status.as_ref(), &status).await?;
-    publish(ctx, m, events).await;
+    ctx.publish(m, events).await;
     result.map(|_| {
         ctx.reset_backoff(&format!("mapping {namespace}/{name}"));
         Action::requeue(ctx.resync())
@@ -435,15 +434,6 @@ async fn write_status(
     Ok(())
 }
 
-async fn publish(ctx: &Context, m: &ConnectUserMapping, events: Vec<PendingEvent>) {
-    let reference = m.object_ref(&());
-    for event in events {
-        if let Err(e) = ctx.recorder.publish(&event.into_event(), &reference).await {
-            tracing::warn!(error = %e, "could not record an Event");
-        }
-    }
-}
-
 /// Deleting a mapping removes only the users no other mapping of the app still lists.
 async fn cleanup(m: &ConnectUserMapping, ctx: &Context) -> Result<Action, ReconcileError> {
     let namespace = m.namespace().unwrap_or_default();
@@ -471,7 +461,8 @@ async fn cleanup(m: &ConnectUserMapping, ctx: &Context) -> Result<Action, Reconc
                 "Removed {} users that no other mapping lists from OneLogin role {role_id}",
                 changes.removed
             );
-            publish(ctx, m, vec![PendingEvent::normal("MembershipUpdated", "Delete", note)]).await;
+            ctx.publish(m, vec![PendingEvent::normal("MembershipUpdated", "Delete", note)])
+                .await;
             Ok(Action::await_change())
         }
         Err(e) => Err(ReconcileError::MappingDeletionBlocked(Box::new(e))),
@@ -480,18 +471,7 @@ async fn cleanup(m: &ConnectUserMapping, ctx: &Context) -> Result<Action, Reconc
 
 /// Runs the controller until shutdown; a change to an app reconciles its mappings.
 pub async fn run(ctx: Arc<Context>, mappings: Api<ConnectUserMapping>, apps: Api<ConnectSsoApp>) {
-    let (store, writer) = reflector::store();
-    // As for apps: spec and finalizer changes only, and no managedFields in the cache (a set of
-    // 10,000 users has 10,000 managedFields entries).
-    let changes = watcher(mappings, watcher::Config::default().any_semantic())
-        .default_backoff()
-        .modify(|m: &mut ConnectUserMapping| m.managed_fields_mut().clear())
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(
-            predicates::generation.combine(predicates::finalizers),
-            Default::default(),
-        );
+    let (store, changes) = super::spec_changes(mappings);
     Controller::for_stream(changes, store.clone())
         .watches(apps, watcher::Config::default(), move |app| {
             let namespace = app.namespace();
