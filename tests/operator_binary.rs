@@ -387,3 +387,60 @@ async fn with_leader_election_one_replica_acts_and_a_standby_takes_over() {
     a.kill();
     b.kill();
 }
+
+/// Replicas that start together race for a free Lease; exactly one may win each race.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_racing_for_a_free_lease_never_both_lead() {
+    use connect_sso_operator::cli::leader::lease_manager;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let w = World::new("lease-race").await;
+    for round in 0..10 {
+        let lease = format!("race-{round}");
+        let mut watching = Vec::new();
+        for identity in ["replica-a", "replica-b"] {
+            let manager = lease_manager(w.kube.clone(), &w.namespace, &lease, identity)
+                .await
+                .expect("lease manager");
+            watching.push(manager);
+        }
+        let led: Vec<Arc<AtomicBool>> = (0..2).map(|_| Arc::new(AtomicBool::new(false))).collect();
+        let mut tasks = Vec::new();
+        let mut receivers = Vec::new();
+        let mut observers = Vec::new();
+        for (manager, led) in watching.into_iter().zip(&led) {
+            let (leading, task) = manager.watch().await;
+            let led = led.clone();
+            let mut observer = leading.clone();
+            receivers.push(leading);
+            tasks.push(task);
+            observers.push(tokio::spawn(async move {
+                loop {
+                    if *observer.borrow_and_update() {
+                        led.store(true, Ordering::SeqCst);
+                    }
+                    if observer.changed().await.is_err() {
+                        return;
+                    }
+                }
+            }));
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !led.iter().any(|l| l.load(Ordering::SeqCst)) {
+            assert!(Instant::now() < deadline, "round {round}: nobody took the Lease");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // A loser that believed it won would say so within the same few requests.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let leaders = led.iter().filter(|l| l.load(Ordering::SeqCst)).count();
+        assert_eq!(leaders, 1, "round {round}: both replicas led at once");
+        // A watcher releases its Lease once every receiver is gone.
+        for observer in observers {
+            observer.abort();
+        }
+        drop(receivers);
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+}

@@ -1,5 +1,6 @@
 //! The commands of the `connect-sso-operator` binary.
 
+pub mod leader;
 pub mod plan;
 pub mod run;
 

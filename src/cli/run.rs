@@ -12,11 +12,11 @@ use clap::ArgAction;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::core::PartialObjectMeta;
-use kube_lease_manager::LeaseManagerBuilder;
 use thiserror::Error;
 
 use crate::api::{ConnectSsoApp, ConnectUserMapping, DeletionPolicy};
 use crate::aws::Aws;
+use crate::cli::leader;
 use crate::controller::{self, Context, MANAGER, OneLoginClients, Settings};
 use crate::onelogin::{ClientOptions, RateBudget};
 use crate::telemetry::server::{self, Health};
@@ -121,12 +121,7 @@ async fn serve(args: &RunArgs) -> Result<(), RunError> {
             .pod_name
             .clone()
             .unwrap_or_else(|| format!("{MANAGER}-{}", std::process::id()));
-        let manager = LeaseManagerBuilder::new(client.clone(), MANAGER)
-            .with_namespace(&args.pod_namespace)
-            .with_identity(identity)
-            .with_field_manager(MANAGER)
-            .build()
-            .await?;
+        let manager = leader::lease_manager(client.clone(), &args.pod_namespace, leader::LEASE_NAME, &identity).await?;
         // A standby is healthy and ready: it is doing its job by waiting.
         health.set_ready(true);
         let (mut leading, task) = manager.watch().await;
