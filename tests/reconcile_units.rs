@@ -269,3 +269,21 @@ fn conditions_keep_transition_time_unless_status_flips() {
         (ConditionStatus::True, t1)
     );
 }
+
+#[test]
+fn backoff_doubles_while_a_problem_repeats_and_starts_over_for_a_new_one() {
+    use connect_sso_operator::controller::backoff::Backoff;
+    let b = Backoff::default();
+    let secs = |d: Duration| d.as_secs();
+    let same: Vec<u64> = (0..8)
+        .map(|_| secs(b.next("ns/a", "OneLogin did not answer POST /api/2/apps")))
+        .collect();
+    assert_eq!(same, [5, 10, 20, 40, 80, 160, 300, 300]);
+    // The pass got past that step and failed further on: back to the shortest wait.
+    assert_eq!(secs(b.next("ns/a", "OneLogin did not answer POST /api/2/roles")), 5);
+    assert_eq!(secs(b.next("ns/a", "OneLogin did not answer POST /api/2/roles")), 10);
+    // Other objects keep their own count; success forgets it.
+    assert_eq!(secs(b.next("ns/b", "OneLogin did not answer POST /api/2/roles")), 5);
+    b.reset("ns/a");
+    assert_eq!(secs(b.next("ns/a", "OneLogin did not answer POST /api/2/roles")), 5);
+}

@@ -1,13 +1,12 @@
 //! The controllers and what they share.
 
 pub mod app;
+pub mod backoff;
 pub mod conditions;
 pub mod credentials;
 pub mod error;
 pub mod mapping;
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use futures::Stream;
@@ -65,8 +64,7 @@ pub struct Context {
     pub settings: Settings,
     /// Role membership, user directory and per-app locks of the mapping controller.
     pub mapping: mapping::membership::Caches,
-    /// Consecutive transient failures per object, for backoff.
-    failures: Mutex<HashMap<String, u32>>,
+    backoff: backoff::Backoff,
 }
 
 impl Context {
@@ -82,21 +80,17 @@ impl Context {
             onelogin,
             settings,
             mapping: Default::default(),
-            failures: Mutex::new(HashMap::new()),
+            backoff: backoff::Backoff::default(),
         }
     }
 
-    /// Backoff for an object's next retry after a transient failure: 5 s doubling to 5 min, jittered.
-    pub fn next_backoff(&self, key: &str) -> Duration {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let n = failures.entry(key.to_string()).or_insert(0);
-        *n = n.saturating_add(1);
-        let secs = (5u64 << (*n - 1).min(6)).min(300);
-        jitter(Duration::from_secs(secs))
+    /// The jittered wait before retrying `key` after a transient failure with `problem`.
+    pub fn next_backoff(&self, key: &str, problem: &str) -> Duration {
+        jitter(self.backoff.next(key, problem))
     }
 
     pub fn reset_backoff(&self, key: &str) {
-        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+        self.backoff.reset(key);
     }
 
     /// The resync interval with ±10% jitter, so many resources do not resync in lockstep.

@@ -68,7 +68,7 @@ pub async fn run(
     let plan = plan::plan_app(id, &app.spec, &facts)?;
     let owner = id.to_string();
 
-    let one_login_app = ensure_app(one_login, &plan, &owner, app, progress, saver)
+    let one_login_app = ensure_app(one_login, &plan, &owner, progress, saver)
         .await
         .in_part(PART_ONELOGIN_APP)?;
 
@@ -130,7 +130,6 @@ async fn ensure_app(
     ol: &OneLoginClient,
     plan: &AppPlan,
     owner: &str,
-    app: &ConnectSsoApp,
     progress: &mut Progress,
     saver: &impl SaveProgress,
 ) -> Result<App, ReconcileError> {
@@ -144,26 +143,14 @@ async fn ensure_app(
         let Some(candidate) = ol.get_app(summary.id).await? else {
             continue;
         };
-        match ownership::from_notes(&candidate.notes, owner) {
-            Ownership::Ours => return adopt_app(candidate, progress, saver, "Found").await,
-            Ownership::Other(other) => {
-                return Err(ReconcileError::Conflict {
-                    what: "OneLogin app",
-                    name: name.clone(),
-                    other,
-                    field: "spec.oneLogin.appName",
-                });
-            }
-            Ownership::Unmarked if app.spec.adopt == Some(true) => {
-                return adopt_app(candidate, progress, saver, "Adopted").await;
-            }
-            Ownership::Unmarked => {
-                return Err(ReconcileError::AlreadyExists {
-                    what: "OneLogin app",
-                    name: name.clone(),
-                });
-            }
-        }
+        let ownership = ownership::from_notes(&candidate.notes, owner);
+        let how = if ownership == Ownership::Ours {
+            "Found"
+        } else {
+            "Adopted"
+        };
+        require_ours(ownership, plan.adopt, "OneLogin app", name, "spec.oneLogin.appName")?;
+        return adopt_app(candidate, progress, saver, how).await;
     }
     let created = ol.create_app(&plan.one_login_app).await?;
     // Two resources that create an app of the same name at the same moment (a GitOps sync of
@@ -248,9 +235,17 @@ async fn ensure_provider(
     let iam = &ctx.aws.iam;
     let arn = &plan.iam.identity_provider_arn;
     let name = &plan.iam.names.identity_provider;
-    match iam.get_saml_provider(arn).await? {
+    let existing = match iam.get_saml_provider(arn).await? {
+        Some(found) => Some(found),
         None => {
-            iam.create_saml_provider(name, xml, &plan.iam.tags).await?;
+            create_or_find(iam.create_saml_provider(name, xml, &plan.iam.tags), || {
+                iam.get_saml_provider(arn)
+            })
+            .await?
+        }
+    };
+    match existing {
+        None => {
             progress.event(PendingEvent::normal(
                 "Created",
                 "CreateIdentityProvider",
@@ -267,26 +262,21 @@ async fn ensure_provider(
             // IAM returns the provider's tags; where a service does not, the entity id in the stored
             // metadata (unique to our OneLogin app) proves the provider is ours.
             let ours_by_entity = stored.as_ref().is_some_and(|s| s.entity_id == metadata.entity_id);
-            match ownership::from_tags(&existing.tags, owner) {
-                Ownership::Ours => {}
-                Ownership::Other(other) => {
-                    return Err(ReconcileError::Conflict {
-                        what: "IAM SAML provider",
-                        name: name.clone(),
-                        other,
-                        field: "spec.iam.identityProviderName",
-                    });
-                }
+            let ownership = match ownership::from_tags(&existing.tags, owner) {
                 Ownership::Unmarked
-                    if ours_by_entity || progress.status.identity_provider_arn.as_deref() == Some(arn) => {}
-                Ownership::Unmarked if plan.adopt => {}
-                Ownership::Unmarked => {
-                    return Err(ReconcileError::AlreadyExists {
-                        what: "IAM SAML provider",
-                        name: name.clone(),
-                    });
+                    if ours_by_entity || progress.status.identity_provider_arn.as_deref() == Some(arn) =>
+                {
+                    Ownership::Ours
                 }
-            }
+                other => other,
+            };
+            require_ours(
+                ownership,
+                plan.adopt,
+                "IAM SAML provider",
+                name,
+                "spec.iam.identityProviderName",
+            )?;
             // Tags are kept current where the service reports them; one that reports none (an
             // emulator) cannot be told apart from a provider made without tags, so is left alone.
             if !existing.tags.is_empty() && missing_tags(&existing.tags, &plan.iam.tags) {
@@ -330,10 +320,15 @@ async fn ensure_policy(
     let arn = &plan.iam.policy_arn;
     let name = &plan.iam.names.policy;
     let document = &plan.iam.permission_policy;
-    match iam.get_policy(arn).await? {
+    let existing = match iam.get_policy(arn).await? {
+        Some(found) => Some(found),
         None => {
-            iam.create_policy(name, &plan.iam.names.path, document, &plan.iam.tags)
-                .await?;
+            let create = iam.create_policy(name, &plan.iam.names.path, document, &plan.iam.tags);
+            create_or_find(create, || iam.get_policy(arn)).await?
+        }
+    };
+    match existing {
+        None => {
             progress.event(PendingEvent::normal(
                 "Created",
                 "CreatePolicy",
@@ -346,24 +341,8 @@ async fn ensure_policy(
             );
         }
         Some(existing) => {
-            match ownership::from_tags(&existing.tags, owner) {
-                Ownership::Ours => {}
-                Ownership::Other(other) => {
-                    return Err(ReconcileError::Conflict {
-                        what: "IAM policy",
-                        name: name.clone(),
-                        other,
-                        field: "spec.iam.policyName",
-                    });
-                }
-                Ownership::Unmarked if plan.adopt => {}
-                Ownership::Unmarked => {
-                    return Err(ReconcileError::AlreadyExists {
-                        what: "IAM policy",
-                        name: name.clone(),
-                    });
-                }
-            }
+            let ownership = ownership::from_tags(&existing.tags, owner);
+            require_ours(ownership, plan.adopt, "IAM policy", name, "spec.iam.policyName")?;
             if missing_tags(&existing.tags, &plan.iam.tags) {
                 iam.tag_policy(arn, &plan.iam.tags).await?;
             }
@@ -408,7 +387,8 @@ async fn ensure_role(
     let arn = &plan.iam.role_arn;
     let mut changed = Vec::new();
     let mut created = false;
-    match iam.get_role(name).await? {
+    let existing = match iam.get_role(name).await? {
+        Some(found) => Some(found),
         None => {
             let new = NewRole {
                 name,
@@ -418,7 +398,11 @@ async fn ensure_role(
                 permissions_boundary: plan.iam.permissions_boundary_arn.as_deref(),
                 tags: &plan.iam.tags,
             };
-            settle(ctx, || iam.create_role(&new)).await?;
+            create_or_find(settle(ctx, || iam.create_role(&new)), || iam.get_role(name)).await?
+        }
+    };
+    match existing {
+        None => {
             created = true;
             progress.event(PendingEvent::normal(
                 "Created",
@@ -427,24 +411,8 @@ async fn ensure_role(
             ));
         }
         Some(role) => {
-            match ownership::from_tags(&role.tags, owner) {
-                Ownership::Ours => {}
-                Ownership::Other(other) => {
-                    return Err(ReconcileError::Conflict {
-                        what: "IAM role",
-                        name: name.clone(),
-                        other,
-                        field: "spec.iam.roleName",
-                    });
-                }
-                Ownership::Unmarked if plan.adopt => {}
-                Ownership::Unmarked => {
-                    return Err(ReconcileError::AlreadyExists {
-                        what: "IAM role",
-                        name: name.clone(),
-                    });
-                }
-            }
+            let ownership = ownership::from_tags(&role.tags, owner);
+            require_ours(ownership, plan.adopt, "IAM role", name, "spec.iam.roleName")?;
             if role.arn != *arn {
                 return Err(ReconcileError::AlreadyExists {
                     what: "IAM role (at another path)",
@@ -585,6 +553,57 @@ fn action(base: &str, changed: &[&str]) -> String {
         .filter(|c| c.is_ascii_alphanumeric() || ",._/".contains(*c))
         .collect();
     format!("{base}:{what}").chars().take(128).collect()
+}
+
+/// Whether an object found under our name may be managed: it carries our marker, or it is
+/// unmarked and the spec asks to adopt it.
+fn require_ours(
+    ownership: Ownership,
+    adopt: bool,
+    what: &'static str,
+    name: &str,
+    field: &'static str,
+) -> Result<(), ReconcileError> {
+    match ownership {
+        Ownership::Ours => Ok(()),
+        Ownership::Unmarked if adopt => Ok(()),
+        Ownership::Other(other) => Err(ReconcileError::Conflict {
+            what,
+            name: name.to_string(),
+            other,
+            field,
+        }),
+        Ownership::Unmarked => Err(ReconcileError::AlreadyExists {
+            what,
+            name: name.to_string(),
+        }),
+    }
+}
+
+/// Creates an object; `None` when this call made it. When one of that name is already there,
+/// most often our own earlier create whose answer was lost (and then retried by the SDK), it
+/// is read back so the caller judges it like any object it finds.
+async fn create_or_find<T, C, E, F>(
+    create: impl Future<Output = Result<C, E>>,
+    find: impl FnOnce() -> F,
+) -> Result<Option<T>, ReconcileError>
+where
+    E: Into<ReconcileError>,
+    F: Future<Output = Result<Option<T>, AwsError>>,
+{
+    let error: ReconcileError = match create.await {
+        Ok(_) => return Ok(None),
+        Err(e) => e.into(),
+    };
+    let already = matches!(&error, ReconcileError::Aws(e) if e.is(AwsErrorKind::AlreadyExists));
+    if !already {
+        return Err(error);
+    }
+    match find().await? {
+        Some(found) => Ok(Some(found)),
+        // Gone again, or not yet visible: the next pass looks afresh.
+        None => Err(error),
+    }
 }
 
 /// Whether `have` lacks any of `want`'s tags or has another value for one.

@@ -64,7 +64,11 @@ pub fn error_policy(m: Arc<ConnectUserMapping>, error: &finalizer::Error<Reconci
             Action::requeue(ctx.resync())
         }
         other => {
-            let wait = ctx.next_backoff(&key);
+            let problem = match other {
+                finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e.condition_message(),
+                _ => "finalizer".to_string(),
+            };
+            let wait = ctx.next_backoff(&key, &problem);
             tracing::info!(mapping = %key, error = %other, retry_in_s = wait.as_secs(), "will retry");
             Action::requeue(wait)
         }
