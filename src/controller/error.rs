@@ -56,6 +56,8 @@ pub enum ReconcileError {
         "{0}. Deleting waits until this is fixed; to delete without removing the OneLogin app and IAM objects, set spec.deletionPolicy: Retain"
     )]
     DeletionBlocked(Box<ReconcileError>),
+    #[error("the operator's cache of ConnectUserMappings stopped; the process restarts it")]
+    CacheClosed,
     #[error("no Amazon Connect {kind} is named {name:?}; check connectUsers in the spec against the instance")]
     ProfileNotFound { kind: &'static str, name: String },
     #[error(
@@ -93,7 +95,7 @@ impl ReconcileError {
         match self {
             ReconcileError::OneLogin(e) => e.reason(),
             ReconcileError::Aws(e) => e.reason(),
-            ReconcileError::Kube(_) => "KubernetesError",
+            ReconcileError::Kube(_) | ReconcileError::CacheClosed => "KubernetesError",
             ReconcileError::Plan(e) => e.reason(),
             ReconcileError::Metadata(e) => e.reason(),
             ReconcileError::SecretNotFound { .. } => "CredentialsSecretNotFound",
@@ -124,7 +126,10 @@ impl ReconcileError {
             | ReconcileError::Metadata(_) => true,
             ReconcileError::DeletionBlocked(e) | ReconcileError::MappingDeletionBlocked(e) => e.is_terminal(),
             ReconcileError::ProfileNotFound { .. } => true,
-            ReconcileError::Kube(_) | ReconcileError::NotPersisted { .. } | ReconcileError::Propagating(_) => false,
+            ReconcileError::Kube(_)
+            | ReconcileError::CacheClosed
+            | ReconcileError::NotPersisted { .. }
+            | ReconcileError::Propagating(_) => false,
         }
     }
 }

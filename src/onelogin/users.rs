@@ -25,8 +25,6 @@ pub struct User {
     pub phone: Option<String>,
     #[serde(default)]
     pub status: Option<i64>,
-    #[serde(default)]
-    pub state: Option<i64>,
 }
 
 impl User {

@@ -3,37 +3,47 @@
 //! without servers.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use super::connect_user::username_problem;
 use crate::api::{AttentionReason, ConnectUsersMode, IdentifyBy, Subject, UserAttention, UserCounts};
 use crate::onelogin::User;
 
 /// OneLogin users by lower-cased email and username (OneLogin matches case-insensitively).
+/// The users are shared with the directory they came from, not copied: at 10,000 users the
+/// copies were most of the mapping's memory.
 #[derive(Default)]
 pub struct UserIndex {
-    by_email: HashMap<String, User>,
-    by_username: HashMap<String, User>,
+    users: Arc<Vec<User>>,
+    by_email: HashMap<String, usize>,
+    by_username: HashMap<String, usize>,
 }
 
 impl UserIndex {
-    pub fn new(users: impl IntoIterator<Item = User>) -> Self {
-        let mut index = UserIndex::default();
-        for u in users {
+    pub fn new(users: Arc<Vec<User>>) -> Self {
+        let mut by_email = HashMap::with_capacity(users.len());
+        let mut by_username = HashMap::with_capacity(users.len());
+        for (at, u) in users.iter().enumerate() {
             if let Some(e) = &u.email {
-                index.by_email.insert(e.to_lowercase(), u.clone());
+                by_email.insert(e.to_lowercase(), at);
             }
             if let Some(n) = &u.username {
-                index.by_username.insert(n.to_lowercase(), u.clone());
+                by_username.insert(n.to_lowercase(), at);
             }
         }
-        index
+        UserIndex {
+            users,
+            by_email,
+            by_username,
+        }
     }
 
     pub fn get(&self, by: IdentifyBy, login: &str) -> Option<&User> {
-        match by {
-            IdentifyBy::Email => self.by_email.get(&login.to_lowercase()),
-            IdentifyBy::Username => self.by_username.get(&login.to_lowercase()),
-        }
+        let map = match by {
+            IdentifyBy::Email => &self.by_email,
+            IdentifyBy::Username => &self.by_username,
+        };
+        map.get(&login.to_lowercase()).and_then(|&at| self.users.get(at))
     }
 }
 
@@ -65,8 +75,8 @@ pub struct ToCreate {
 
 #[derive(Debug, Default)]
 pub struct Assessment {
-    /// Logins found in OneLogin, with their user: these get the app.
-    pub found: Vec<(String, User)>,
+    /// Logins found in OneLogin: these get the app.
+    pub found: usize,
     /// Every login needing a person, in the mapping's order.
     pub attention: Vec<UserAttention>,
     pub to_create: Vec<ToCreate>,
@@ -109,7 +119,7 @@ pub fn assess(i: &Inputs<'_>) -> Assessment {
             );
             continue;
         };
-        out.found.push((login.clone(), user.clone()));
+        out.found += 1;
         if !user.is_active() {
             let status = user.status.map(|s| s.to_string()).unwrap_or_else(|| "unknown".into());
             flag(

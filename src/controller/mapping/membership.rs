@@ -8,6 +8,10 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
+use kube::ResourceExt;
+use kube::runtime::reflector::Store;
+
+use crate::api::ConnectUserMapping;
 use crate::controller::ReconcileError;
 use crate::onelogin::{OneLoginClient, User};
 
@@ -35,6 +39,9 @@ pub struct Caches {
     roles: Mutex<HashMap<i64, Known>>,
     directories: Mutex<HashMap<String, Directory>>,
     app_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The mapping controllers' caches (one per watched scope), where a mapping finds its
+    /// siblings without listing every mapping, users and all, from the API server.
+    mappings: Mutex<Vec<Store<ConnectUserMapping>>>,
 }
 
 /// What a sync changed.
@@ -49,6 +56,30 @@ impl Caches {
     pub fn app_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.app_locks.lock().unwrap_or_else(|p| p.into_inner());
         locks.entry(key.to_string()).or_default().clone()
+    }
+
+    pub fn add_mapping_cache(&self, store: Store<ConnectUserMapping>) {
+        self.mappings.lock().unwrap_or_else(|p| p.into_inner()).push(store);
+    }
+
+    /// Every other mapping of the same app that is not being deleted, as last watched. Waits
+    /// for the first full listing: a pass that ran before it would take the users of the
+    /// mappings not seen yet out of the role.
+    pub async fn siblings(&self, m: &ConnectUserMapping) -> Result<Vec<Arc<ConnectUserMapping>>, ReconcileError> {
+        let namespace = m.namespace();
+        let name = m.name_any();
+        let stores = self.mappings.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for store in &stores {
+            if store.wait_until_ready().await.is_err() {
+                return Err(ReconcileError::CacheClosed);
+            }
+        }
+        Ok(stores
+            .iter()
+            .flat_map(|s| s.state())
+            .filter(|o| o.namespace() == namespace && o.spec.app_ref.name == m.spec.app_ref.name)
+            .filter(|o| o.name_any() != name && o.metadata.deletion_timestamp.is_none())
+            .collect())
     }
 
     /// Makes the role's members exactly `desired`.
@@ -121,10 +152,13 @@ impl Caches {
                     .checked_sub(SignedDuration::from_secs(60))
                     .unwrap_or(d.refreshed_wall);
                 let changed = ol.users_updated_since(since).await?;
-                let mut by_id: HashMap<i64, User> = d.users.iter().map(|u| (u.id, u.clone())).collect();
-                by_id.extend(changed.into_iter().map(|u| (u.id, u)));
+                let users = if changed.is_empty() {
+                    d.users.clone()
+                } else {
+                    Arc::new(merge(&d.users, changed))
+                };
                 Directory {
-                    users: Arc::new(by_id.into_values().collect()),
+                    users,
                     refreshed_at: Instant::now(),
                     refreshed_wall: started_wall,
                     ..d
@@ -147,4 +181,17 @@ impl Caches {
             .insert(key, next);
         Ok(users)
     }
+}
+
+/// `users` with `changed` in place of the same ids, and the new ones at the end.
+fn merge(users: &[User], changed: Vec<User>) -> Vec<User> {
+    let mut out = users.to_vec();
+    let at: HashMap<i64, usize> = out.iter().enumerate().map(|(i, u)| (u.id, i)).collect();
+    for u in changed {
+        match at.get(&u.id) {
+            Some(&i) => out[i] = u,
+            None => out.push(u),
+        }
+    }
+    out
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::finalizer::{self, Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::ObjectRef;
@@ -120,7 +120,7 @@ async fn find_users(
             .mapping
             .directory(ol, ctx.settings.users_cache_ttl, ctx.settings.membership_verify)
             .await?;
-        return Ok(UserIndex::new(users.iter().cloned()));
+        return Ok(UserIndex::new(users));
     }
     let mut found: Vec<User> = Vec::new();
     for (by, login) in logins {
@@ -131,20 +131,7 @@ async fn find_users(
         };
         found.extend(ol.find_user(field, login).await?);
     }
-    Ok(UserIndex::new(found))
-}
-
-/// Every other mapping of the same app that is not being deleted.
-async fn sibling_mappings(ctx: &Context, m: &ConnectUserMapping) -> Result<Vec<ConnectUserMapping>, ReconcileError> {
-    let namespace = m.namespace().unwrap_or_default();
-    let api: Api<ConnectUserMapping> = Api::namespaced(ctx.client.clone(), &namespace);
-    let all = api.list(&ListParams::default()).await?;
-    Ok(all
-        .items
-        .into_iter()
-        .filter(|o| o.spec.app_ref.name == m.spec.app_ref.name && o.name_any() != m.name_any())
-        .filter(|o| o.metadata.deletion_timestamp.is_none())
-        .collect())
+    Ok(UserIndex::new(Arc::new(found)))
 }
 
 /// Makes the app's role hold exactly the users of `mappings`.
@@ -220,8 +207,8 @@ async fn sync_and_check(
         .app_lock(&format!("{}/{}", app.namespace().unwrap_or_default(), app.name_any()));
     let _guard = lock.lock().await;
 
-    let siblings = sibling_mappings(ctx, m).await?;
-    let mut all: Vec<&ConnectUserMapping> = siblings.iter().collect();
+    let siblings = ctx.mapping.siblings(m).await?;
+    let mut all: Vec<&ConnectUserMapping> = siblings.iter().map(|s| s.as_ref()).collect();
     all.push(m);
     let (changes, index) = sync_role(ctx, &ol, role_id, &all).await?;
     if changes != membership::Changes::default() {
@@ -266,7 +253,7 @@ async fn sync_and_check(
     if !assessment.to_create.is_empty() {
         create_connect_users(m, &connect, &instance.instance_id, &mut assessment, events).await?;
     }
-    let assigned = assessment.found.len() as i64;
+    let assigned = assessment.found as i64;
     Ok(Outcome { assessment, assigned })
 }
 
@@ -454,8 +441,8 @@ async fn cleanup(m: &ConnectUserMapping, ctx: &Context) -> Result<Action, Reconc
         let ol = one_login_for(ctx, &app).await?;
         let lock = ctx.mapping.app_lock(&format!("{namespace}/{}", app.name_any()));
         let _guard = lock.lock().await;
-        let siblings = sibling_mappings(ctx, m).await?;
-        let rest: Vec<&ConnectUserMapping> = siblings.iter().collect();
+        let siblings = ctx.mapping.siblings(m).await?;
+        let rest: Vec<&ConnectUserMapping> = siblings.iter().map(|s| s.as_ref()).collect();
         sync_role(ctx, &ol, role_id, &rest).await
     }
     .await;
@@ -476,6 +463,7 @@ async fn cleanup(m: &ConnectUserMapping, ctx: &Context) -> Result<Action, Reconc
 /// Runs the controller until shutdown; a change to an app reconciles its mappings.
 pub async fn run(ctx: Arc<Context>, mappings: Api<ConnectUserMapping>, apps: Api<ConnectSsoApp>) {
     let (store, changes) = super::spec_changes(mappings);
+    ctx.mapping.add_mapping_cache(store.clone());
     Controller::for_stream(changes, store.clone())
         .watches(apps, watcher::Config::default(), move |app| {
             let namespace = app.namespace();
