@@ -181,7 +181,8 @@ fn controller_tasks(ctx: &Arc<Context>, client: &kube::Client, namespaces: &[Str
         let secrets: Api<PartialObjectMeta<Secret>> = scoped(client, scope);
         let mappings: Api<ConnectUserMapping> = scoped(client, scope);
         tasks.push(Box::pin(controller::app::run(ctx.clone(), apps.clone(), secrets)));
-        tasks.push(Box::pin(controller::mapping::run(ctx.clone(), mappings, apps)));
+        let app_names: Api<PartialObjectMeta<ConnectSsoApp>> = scoped(client, scope);
+        tasks.push(Box::pin(controller::mapping::run(ctx.clone(), mappings, app_names)));
     }
     tasks
 }

@@ -11,10 +11,11 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::finalizer::{self, Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
@@ -461,21 +462,27 @@ async fn cleanup(m: &ConnectUserMapping, ctx: &Context) -> Result<Action, Reconc
 }
 
 /// Runs the controller until shutdown; a change to an app reconciles its mappings.
-pub async fn run(ctx: Arc<Context>, mappings: Api<ConnectUserMapping>, apps: Api<ConnectSsoApp>) {
+pub async fn run(ctx: Arc<Context>, mappings: Api<ConnectUserMapping>, apps: Api<PartialObjectMeta<ConnectSsoApp>>) {
     let (store, changes) = super::spec_changes(mappings);
     ctx.mapping.add_mapping_cache(store.clone());
     Controller::for_stream(changes, store.clone())
-        .watches(apps, watcher::Config::default(), move |app| {
-            let namespace = app.namespace();
-            let name = app.name_any();
-            let refs: HashMap<String, ObjectRef<ConnectUserMapping>> = store
-                .state()
-                .into_iter()
-                .filter(|m| m.namespace() == namespace && m.spec.app_ref.name == name)
-                .map(|m| (m.name_any(), ObjectRef::from_obj(&*m)))
-                .collect();
-            refs.into_values()
-        })
+        // Only an app's name is needed to find its mappings: watch metadata, not whole apps.
+        .watches_stream(
+            watcher(apps, watcher::Config::default())
+                .default_backoff()
+                .touched_objects(),
+            move |app| {
+                let namespace = app.namespace();
+                let name = app.name_any();
+                let refs: HashMap<String, ObjectRef<ConnectUserMapping>> = store
+                    .state()
+                    .into_iter()
+                    .filter(|m| m.namespace() == namespace && m.spec.app_ref.name == name)
+                    .map(|m| (m.name_any(), ObjectRef::from_obj(&*m)))
+                    .collect();
+                refs.into_values()
+            },
+        )
         .with_config(ControllerConfig::default().concurrency(ctx.settings.concurrency))
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)

@@ -124,10 +124,11 @@ impl World {
         let apps: Api<ConnectSsoApp> = Api::namespaced(self.kube.clone(), &self.namespace);
         let secrets: Api<PartialObjectMeta<Secret>> = Api::namespaced(self.kube.clone(), &self.namespace);
         let mappings: Api<ConnectUserMapping> = Api::namespaced(self.kube.clone(), &self.namespace);
+        let app_names: Api<PartialObjectMeta<ConnectSsoApp>> = Api::namespaced(self.kube.clone(), &self.namespace);
         self.controller = Some(tokio::spawn(async move {
             tokio::select! {
                 _ = controller::app::run(ctx.clone(), apps.clone(), secrets) => {}
-                _ = controller::mapping::run(ctx, mappings, apps) => {}
+                _ = controller::mapping::run(ctx, mappings, app_names) => {}
             }
         }));
     }
