@@ -681,10 +681,12 @@ const MINIMUM: &[(&str, &str, u64, &str)] = &[
     ("iam", "AttachRolePolicy", 1, "policy on the role"),
 ];
 
-/// Reads that prove success or make a crash safe, one per external object: the OneLogin app and
-/// role looked up by name before creating (a crash between create and status write must not
-/// make a second one), the IAM provider, policy and role read before creating, and the role's
-/// attachments. A create answer is itself the proof that the object exists as sent.
+/// Reads that prove success or make a crash safe: the OneLogin app and role looked up by name
+/// before creating (a crash between create and status write must not make a second one), the
+/// IAM provider, policy and role read before creating, and one more search for apps of the
+/// app's name right after creating it, which proves no other resource created one at the same
+/// moment (`tests/conflicts.rs`). A create answer is itself the proof that the object exists as
+/// sent; a role created in the pass has no attachments, so they are not listed.
 const PROVING_READS: u64 = 6;
 
 fn minimum_total() -> u64 {
@@ -906,7 +908,7 @@ fn render(cfg: &Config, r: &Results) -> String {
     }
     let _ = writeln!(
         o,
-        "- plus {PROVING_READS} proving reads allowed: find the OneLogin app and role by name, GetSAMLProvider, GetPolicy, GetRole, ListAttachedRolePolicies"
+        "- plus {PROVING_READS} proving reads allowed: find the OneLogin app and role by name, GetSAMLProvider, GetPolicy, GetRole, and the search for a same-named app created at the same moment"
     );
     out
 }

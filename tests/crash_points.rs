@@ -17,7 +17,6 @@ mod world;
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use connect_sso_operator::api::{ConditionStatus, ConnectSsoApp};
@@ -64,22 +63,7 @@ fn install_hooks() {
 
 fn start_binary(w: &World, iam: &str, log: &Path) -> ManagedProcess {
     let port = free_ports(1).expect("port")[0];
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_connect-sso-operator"));
-    cmd.arg("run")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("KUBECONFIG", w.ns.server().admin().kubeconfig_path())
-        .env("AWS_ENDPOINT_URL_IAM", iam)
-        .env("AWS_ENDPOINT_URL_CONNECT", w.connect.endpoint())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("CONNECT_SSO_ALLOW_LOOPBACK_HTTP", "true")
-        .env("CONNECT_SSO_WATCH_NAMESPACES", &w.namespace)
-        .env("CONNECT_SSO_RESYNC_SECONDS", "10")
-        .env("CONNECT_SSO_METRICS_ADDR", format!("127.0.0.1:{port}"))
-        .env("CONNECT_SSO_LOG_FORMAT", "json")
-        .env("RUST_LOG", "info");
+    let cmd = w.operator_command(w.ns.server().admin().kubeconfig_path(), iam, port);
     ManagedProcess::spawn("connect-sso-operator", cmd, log).expect("binary starts")
 }
 

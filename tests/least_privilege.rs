@@ -222,22 +222,9 @@ async fn set_up_users(endpoint: &str) -> Users {
 
 fn start_binary(w: &World, iam: &str, keys: &Keys, log: &Path) -> ManagedProcess {
     let port = free_ports(1).expect("port")[0];
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_connect-sso-operator"));
-    cmd.arg("run")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("KUBECONFIG", w.ns.server().admin().kubeconfig_path())
-        .env("AWS_ENDPOINT_URL_IAM", iam)
-        .env("AWS_ENDPOINT_URL_CONNECT", w.connect.endpoint())
-        .env("AWS_ACCESS_KEY_ID", &keys.id)
-        .env("AWS_SECRET_ACCESS_KEY", &keys.secret)
-        .env("AWS_REGION", "us-east-1")
-        .env("CONNECT_SSO_ALLOW_LOOPBACK_HTTP", "true")
-        .env("CONNECT_SSO_WATCH_NAMESPACES", &w.namespace)
-        .env("CONNECT_SSO_RESYNC_SECONDS", "10")
-        .env("CONNECT_SSO_METRICS_ADDR", format!("127.0.0.1:{port}"))
-        .env("CONNECT_SSO_LOG_FORMAT", "json")
-        .env("RUST_LOG", "info");
+    let mut cmd = w.operator_command(w.ns.server().admin().kubeconfig_path(), iam, port);
+    cmd.env("AWS_ACCESS_KEY_ID", &keys.id)
+        .env("AWS_SECRET_ACCESS_KEY", &keys.secret);
     ManagedProcess::spawn("connect-sso-operator", cmd, log).expect("binary starts")
 }
 

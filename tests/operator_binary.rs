@@ -70,22 +70,7 @@ fn service_account_name(rendered: &str) -> String {
 
 /// Starts the binary with the restricted kubeconfig and test endpoints.
 fn start_binary(w: &World, kubeconfig: &Path, metrics_port: u16, log: &Path) -> ManagedProcess {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_connect-sso-operator"));
-    cmd.arg("run")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("KUBECONFIG", kubeconfig)
-        .env("AWS_ENDPOINT_URL_IAM", &w.moto)
-        .env("AWS_ENDPOINT_URL_CONNECT", w.connect.endpoint())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("CONNECT_SSO_ALLOW_LOOPBACK_HTTP", "true")
-        .env("CONNECT_SSO_WATCH_NAMESPACES", &w.namespace)
-        .env("CONNECT_SSO_RESYNC_SECONDS", "10")
-        .env("CONNECT_SSO_METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
-        .env("CONNECT_SSO_LOG_FORMAT", "json")
-        .env("RUST_LOG", "info");
+    let cmd = w.operator_command(kubeconfig, &w.moto, metrics_port);
     ManagedProcess::spawn("connect-sso-operator", cmd, log).expect("binary starts")
 }
 
@@ -310,22 +295,10 @@ async fn with_leader_election_one_replica_acts_and_a_standby_takes_over() {
     let dir = tempfile::tempdir().expect("temp dir");
     let ports = free_ports(2).expect("ports");
     let start = |name: &str, port: u16| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_connect-sso-operator"));
-        cmd.arg("run")
-            .env_clear()
-            .env("KUBECONFIG", identity.kubeconfig_path())
-            .env("AWS_ENDPOINT_URL_IAM", &w.moto)
-            .env("AWS_ENDPOINT_URL_CONNECT", w.connect.endpoint())
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env("CONNECT_SSO_ALLOW_LOOPBACK_HTTP", "true")
-            .env("CONNECT_SSO_WATCH_NAMESPACES", &w.namespace)
-            .env("CONNECT_SSO_RESYNC_SECONDS", "10")
-            .env("CONNECT_SSO_LEADER_ELECTION", "true")
+        let mut cmd = w.operator_command(identity.kubeconfig_path(), &w.moto, port);
+        cmd.env("CONNECT_SSO_LEADER_ELECTION", "true")
             .env("POD_NAMESPACE", &w.namespace)
-            .env("POD_NAME", name)
-            .env("CONNECT_SSO_METRICS_ADDR", format!("127.0.0.1:{port}"));
+            .env("POD_NAME", name);
         ManagedProcess::spawn(name, cmd, &dir.path().join(format!("{name}.log"))).expect("starts")
     };
     let mut a = start("replica-a", ports[0]);

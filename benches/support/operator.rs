@@ -2,7 +2,6 @@
 //! `/metrics`, and what the OS says about it: peak RSS (`VmHWM`) and CPU time (`utime+stime`).
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::world::World;
@@ -26,26 +25,13 @@ impl Operator {
     pub async fn start(w: &World, env: &Env<'_>, log: &Path) -> Operator {
         let port = free_ports(1).expect("port")[0];
         let kubeconfig = w.ns.server().admin().kubeconfig_path().to_path_buf();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_connect-sso-operator"));
-        cmd.arg("run")
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("KUBECONFIG", kubeconfig)
-            .env("AWS_ENDPOINT_URL_IAM", env.iam_endpoint)
-            .env("AWS_ENDPOINT_URL_CONNECT", w.connect.endpoint())
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env("CONNECT_SSO_ALLOW_LOOPBACK_HTTP", "true")
-            .env("CONNECT_SSO_WATCH_NAMESPACES", &w.namespace)
-            .env("CONNECT_SSO_RESYNC_SECONDS", env.resync_seconds.to_string())
+        let mut cmd = w.operator_command(&kubeconfig, env.iam_endpoint, port);
+        cmd.env("CONNECT_SSO_RESYNC_SECONDS", env.resync_seconds.to_string())
             .env("CONNECT_SSO_CONCURRENCY", env.concurrency.to_string())
             .env(
                 "CONNECT_SSO_ONELOGIN_CALLS_PER_HOUR",
                 env.onelogin_calls_per_hour.to_string(),
             )
-            .env("CONNECT_SSO_METRICS_ADDR", format!("127.0.0.1:{port}"))
-            .env("CONNECT_SSO_LOG_FORMAT", "json")
             .env("RUST_LOG", "warn");
         let mut process = ManagedProcess::spawn("connect-sso-operator", cmd, log).expect("binary starts");
         let url = format!("http://127.0.0.1:{port}/readyz");

@@ -13,6 +13,8 @@ pub mod moto;
 #[path = "../onelogin/mod.rs"]
 pub mod onelogin;
 
+use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -274,6 +276,29 @@ impl World {
             assert!(Instant::now() < deadline, "{name}: no {what} event; events: {events:?}");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// `connect-sso-operator run` against this world: `kubeconfig`'s identity, IAM at `iam`,
+    /// only this namespace, loopback OneLogin allowed, a 10 s resync, JSON logs at `info`,
+    /// `/metrics` on `metrics_port`. Callers add or override variables.
+    pub fn operator_command(&self, kubeconfig: &Path, iam: &str, metrics_port: u16) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_connect-sso-operator"));
+        cmd.arg("run")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("KUBECONFIG", kubeconfig)
+            .env("AWS_ENDPOINT_URL_IAM", iam)
+            .env("AWS_ENDPOINT_URL_CONNECT", self.connect.endpoint())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("CONNECT_SSO_ALLOW_LOOPBACK_HTTP", "true")
+            .env("CONNECT_SSO_WATCH_NAMESPACES", &self.namespace)
+            .env("CONNECT_SSO_RESYNC_SECONDS", "10")
+            .env("CONNECT_SSO_METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
+            .env("CONNECT_SSO_LOG_FORMAT", "json")
+            .env("RUST_LOG", "info");
+        cmd
     }
 
     /// Events recorded for an object of this namespace: (type, reason, note).
