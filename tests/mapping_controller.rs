@@ -338,3 +338,47 @@ async fn the_steady_state_refreshes_users_incrementally_not_in_full() {
         "refreshes asked only for changes, not 10 pages each time: {listings}"
     );
 }
+
+/// A restarted operator knows nothing of the role's members and sees the mappings one by one;
+/// none of its first passes may take away the users of a mapping it has not seen yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_never_takes_users_away_from_sibling_mappings() {
+    let (mut w, role_id, _instance) = ready_world("map-restart").await;
+    let ignore = json!({"mode": "Ignore"});
+    let mut everyone = BTreeSet::new();
+    for name in ["a", "b", "c"] {
+        let logins: Vec<String> = (0..3).map(|i| format!("{name}{i}@example.com")).collect();
+        for login in &logins {
+            everyone.insert(w.onelogin.add_user(NewUser::with_email(login)));
+        }
+        w.apply_mapping(
+            name,
+            json!({"appRef": {"name": "agents"}, "users": logins, "connectUsers": ignore}),
+        )
+        .await;
+    }
+    for name in ["a", "b", "c"] {
+        w.wait_mapping(name, "Ready", ready).await;
+    }
+    assert_eq!(members(&w, role_id), everyone);
+
+    w.stop_operator();
+    let removals = w.onelogin.calls().count("DELETE /api/2/roles/{id}/users");
+    w.start_operator();
+    // A change after the restart: once it is through, the startup passes are too.
+    let late = "late@example.com";
+    everyone.insert(w.onelogin.add_user(NewUser::with_email(late)));
+    let logins = ["c0@example.com", "c1@example.com", "c2@example.com", late];
+    w.apply_mapping(
+        "c",
+        json!({"appRef": {"name": "agents"}, "users": logins, "connectUsers": ignore}),
+    )
+    .await;
+    w.wait_mapping("c", "Ready", ready).await;
+    assert_eq!(members(&w, role_id), everyone);
+    assert_eq!(
+        w.onelogin.calls().count("DELETE /api/2/roles/{id}/users"),
+        removals,
+        "nobody was taken out of the role, even for a moment"
+    );
+}
