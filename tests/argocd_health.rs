@@ -7,31 +7,18 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 
 use serde_json::Value;
+use tools::{root, tool};
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+#[path = "support/tools.rs"]
+mod tools;
 
 /// `lua5.1`, installed by `tests/tools/install-lua.sh` when missing.
-fn lua() -> &'static Path {
-    static LUA: OnceLock<PathBuf> = OnceLock::new();
-    LUA.get_or_init(|| {
-        let script = root().join("tests/tools/install-lua.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
-        assert!(out.status.success(), "{} failed", script.display());
-        PathBuf::from(String::from_utf8(out.stdout).expect("utf-8 path").trim())
-    })
+fn lua() -> PathBuf {
+    tool("tests/tools/install-lua.sh")
 }
 
-/// A Lua 5.1 string literal for `s`.
 fn lua_string(s: &str) -> String {
     let mut out = String::from("\"");
     for b in s.bytes() {

@@ -5,62 +5,26 @@
 //! `deploy/render.sh` rewrites `deploy/connect-sso-operator.yaml`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 
 use serde_json::{Value, json};
+use tools::{CHART, helm, helm_template, root, run_helm};
 
-const CHART: &str = "charts/connect-sso-operator";
+#[path = "support/tools.rs"]
+mod tools;
+
 const RELEASE: &str = "connect-sso-operator";
 const NAMESPACE: &str = "connect-sso-system";
 const KEEP_ANNOTATION: &str = "helm.sh/resource-policy";
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn chart_dir() -> PathBuf {
     root().join(CHART)
 }
 
-/// The Helm binary, built on first use (minutes) and cached outside the repo.
-fn helm() -> &'static Path {
-    static HELM: OnceLock<PathBuf> = OnceLock::new();
-    HELM.get_or_init(|| {
-        let script = root().join("tests/tools/install-helm.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
-        assert!(out.status.success(), "{} failed", script.display());
-        PathBuf::from(String::from_utf8(out.stdout).expect("utf-8 path").trim())
-    })
-}
-
-/// Runs helm with `args`; Ok(stdout) on success, Err(stderr) otherwise.
-fn run_helm(args: &[&str]) -> Result<String, String> {
-    let out = Command::new(helm())
-        .args(args)
-        .current_dir(root())
-        .stdin(Stdio::null())
-        .output()
-        .expect("helm runs");
-    if out.status.success() {
-        Ok(String::from_utf8(out.stdout).expect("utf-8"))
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
-
 /// `helm template` of the chart with extra arguments (`--set …`, `-f …`).
 fn template(extra: &[&str]) -> Result<String, String> {
-    let chart = chart_dir();
-    let mut args = vec!["template", RELEASE, chart.to_str().unwrap(), "--namespace", NAMESPACE];
-    args.extend_from_slice(extra);
-    run_helm(&args)
+    helm_template(RELEASE, NAMESPACE, extra)
 }
 
 fn parse(yaml: &str) -> Vec<Value> {

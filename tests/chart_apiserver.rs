@@ -6,10 +6,8 @@
 
 #[path = "support/envtest/mod.rs"]
 mod envtest;
-
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+#[path = "support/tools.rs"]
+mod tools;
 
 use k8s_openapi::api::authorization::v1::SelfSubjectAccessReview;
 use kube::Client;
@@ -17,48 +15,13 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{self, Scope};
 use serde_json::{Value, json};
+use tools::{helm_template, root};
 
 const FIELD_MANAGER: &str = "connect-sso-chart-test";
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn helm() -> &'static Path {
-    static HELM: OnceLock<PathBuf> = OnceLock::new();
-    HELM.get_or_init(|| {
-        let out = Command::new("bash")
-            .arg(root().join("tests/tools/install-helm.sh"))
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("install-helm.sh runs");
-        assert!(out.status.success(), "tests/tools/install-helm.sh failed");
-        PathBuf::from(String::from_utf8(out.stdout).expect("utf-8").trim())
-    })
-}
-
 /// `helm template <release> charts/connect-sso-operator --namespace <namespace> <extra>` as YAML.
 fn template(release: &str, namespace: &str, extra: &[&str]) -> String {
-    let out = Command::new(helm())
-        .args([
-            "template",
-            release,
-            "charts/connect-sso-operator",
-            "--namespace",
-            namespace,
-        ])
-        .args(extra)
-        .current_dir(root())
-        .stdin(Stdio::null())
-        .output()
-        .expect("helm runs");
-    assert!(
-        out.status.success(),
-        "helm template: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
+    helm_template(release, namespace, extra).unwrap_or_else(|e| panic!("helm template: {e}"))
 }
 
 fn parse(yaml: &str) -> Vec<Value> {

@@ -3,60 +3,30 @@
 //! Amazon Connect and OneLogin test servers: Ready with ARNs, kstatus Current, finalizer added and
 //! removed, a SIGKILL mid-way survived, Events recorded, /metrics counting.
 
+#[path = "support/tools.rs"]
+mod tools;
 #[path = "support/world/mod.rs"]
 mod world;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use connect_sso_operator::api::ConnectSsoApp;
 use kube::api::DeleteParams;
 use serde_json::{Value, json};
+use tools::{helm_template, tool};
 use world::World;
 use world::envtest::process::{ManagedProcess, free_ports};
 
 const RELEASE: &str = "connect-sso-operator";
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn tool(script: &str) -> PathBuf {
-    let out = Command::new(root().join(script)).output().expect("tool script runs");
-    assert!(
-        out.status.success(),
-        "{script}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-}
-
-/// The chart rendered for a namespace-scoped install into `namespace`.
-fn render_chart(namespace: &str) -> String {
-    let out = Command::new(tool("tests/tools/install-helm.sh"))
-        .args([
-            "template",
-            RELEASE,
-            "charts/connect-sso-operator",
-            "--namespace",
-            namespace,
-        ])
-        .args([
-            "--set",
-            &format!("watchNamespaces[0]={namespace}"),
-            "--set",
-            "crds.install=false",
-        ])
-        .current_dir(root())
-        .output()
-        .expect("helm runs");
-    assert!(
-        out.status.success(),
-        "helm template: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
+/// The chart rendered for a namespace-scoped install into `namespace`, plus `extra` settings.
+fn render_chart(namespace: &str, extra: &[&str]) -> String {
+    let scope = format!("watchNamespaces[0]={namespace}");
+    let mut args = vec!["--set", &scope, "--set", "crds.install=false"];
+    args.extend_from_slice(extra);
+    helm_template(RELEASE, namespace, &args).unwrap_or_else(|e| panic!("helm template: {e}"))
 }
 
 fn service_account_name(rendered: &str) -> String {
@@ -137,7 +107,7 @@ async fn wait_http_ok(url: &str, process: &mut ManagedProcess) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_under_chart_rbac_converges_survives_a_kill_and_cleans_up() {
     let w = World::new("binary").await;
-    let rendered = render_chart(&w.namespace);
+    let rendered = render_chart(&w.namespace, &[]);
     let identity =
         w.ns.service_account(&service_account_name(&rendered), Some(&rendered))
             .await
@@ -268,26 +238,10 @@ async fn a_stalled_app_reads_as_failed_to_kstatus_and_progress_as_in_progress() 
 async fn with_leader_election_one_replica_acts_and_a_standby_takes_over() {
     use k8s_openapi::api::coordination::v1::Lease;
     let w = World::new("leader").await;
-    let out = Command::new(tool("tests/tools/install-helm.sh"))
-        .args([
-            "template",
-            RELEASE,
-            "charts/connect-sso-operator",
-            "--namespace",
-            &w.namespace,
-        ])
-        .args([
-            "--set",
-            &format!("watchNamespaces[0]={}", w.namespace),
-            "--set",
-            "crds.install=false",
-        ])
-        .args(["--set", "leaderElection.enabled=true", "--set", "replicas=2"])
-        .current_dir(root())
-        .output()
-        .expect("helm runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let rendered = String::from_utf8(out.stdout).expect("utf-8");
+    let rendered = render_chart(
+        &w.namespace,
+        &["--set", "leaderElection.enabled=true", "--set", "replicas=2"],
+    );
     let identity =
         w.ns.service_account(&service_account_name(&rendered), Some(&rendered))
             .await
