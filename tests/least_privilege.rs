@@ -109,25 +109,6 @@ fn start_enforcing_moto(log: &Path) -> (ManagedProcess, String) {
     (process, format!("http://127.0.0.1:{port}"))
 }
 
-async fn wait_http(url: &str, process: &mut ManagedProcess) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(r) = reqwest::get(url).await
-            && r.status().is_success()
-        {
-            return;
-        }
-        assert!(
-            process.exited().is_none(),
-            "{} exited:\n{}",
-            process.name(),
-            process.log_tail(20)
-        );
-        assert!(Instant::now() < deadline, "{url} never answered");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 fn iam_client(endpoint: &str, key: &str, secret: &str) -> aws_sdk_iam::Client {
     let config = aws_sdk_iam::Config::builder()
         .behavior_version(BehaviorVersion::latest())
@@ -356,7 +337,8 @@ fn succeeded_since(proxy: &crash::IamProxy, from: usize, action: &str) -> bool {
 async fn the_deploy_policy_is_enough_and_moto_enforces_it() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (mut moto, endpoint) = start_enforcing_moto(&dir.path().join("moto.log"));
-    wait_http(&format!("{endpoint}/moto-api/data.json"), &mut moto).await;
+    moto.wait_until_answers(&format!("{endpoint}/moto-api/data.json"), Duration::from_secs(60))
+        .await;
     let users = set_up_users(&endpoint).await;
     let admin = iam_client(&endpoint, &users.admin.id, &users.admin.secret);
     let boundary = admin

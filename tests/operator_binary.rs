@@ -20,6 +20,8 @@ use world::World;
 use world::envtest::process::{ManagedProcess, free_ports};
 
 const RELEASE: &str = "connect-sso-operator";
+/// How long the binary may take to answer /readyz.
+const READY_WITHIN: Duration = Duration::from_secs(30);
 
 /// The chart rendered for a namespace-scoped install into `namespace`, plus `extra` settings.
 fn render_chart(namespace: &str, extra: &[&str]) -> String {
@@ -82,28 +84,6 @@ fn counter(text: &str, name: &str, filter: &str) -> f64 {
         .sum()
 }
 
-async fn wait_http_ok(url: &str, process: &mut ManagedProcess) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = reqwest::get(url).await
-            && r.status().is_success()
-        {
-            return;
-        }
-        assert!(
-            process.exited().is_none(),
-            "the operator exited:\n{}",
-            process.log_tail(40)
-        );
-        assert!(
-            Instant::now() < deadline,
-            "{url} never answered:\n{}",
-            process.log_tail(40)
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_under_chart_rbac_converges_survives_a_kill_and_cleans_up() {
     let w = World::new("binary").await;
@@ -116,7 +96,9 @@ async fn the_binary_under_chart_rbac_converges_survives_a_kill_and_cleans_up() {
     let port = free_ports(1).expect("port")[0];
     let log = dir.path().join("operator.log");
     let mut operator = start_binary(&w, identity.kubeconfig_path(), port, &log);
-    wait_http_ok(&format!("http://127.0.0.1:{port}/readyz"), &mut operator).await;
+    operator
+        .wait_until_answers(&format!("http://127.0.0.1:{port}/readyz"), READY_WITHIN)
+        .await;
 
     // Apply → Ready with every ARN, finalizer present, kstatus Current.
     w.apply_app("agents", json!({})).await;
@@ -257,8 +239,10 @@ async fn with_leader_election_one_replica_acts_and_a_standby_takes_over() {
     };
     let mut a = start("replica-a", ports[0]);
     let mut b = start("replica-b", ports[1]);
-    wait_http_ok(&format!("http://127.0.0.1:{}/readyz", ports[0]), &mut a).await;
-    wait_http_ok(&format!("http://127.0.0.1:{}/readyz", ports[1]), &mut b).await;
+    a.wait_until_answers(&format!("http://127.0.0.1:{}/readyz", ports[0]), READY_WITHIN)
+        .await;
+    b.wait_until_answers(&format!("http://127.0.0.1:{}/readyz", ports[1]), READY_WITHIN)
+        .await;
     w.apply_app("agents", json!({})).await;
     w.wait_ready("agents").await;
 

@@ -2,7 +2,7 @@
 //! `/metrics`, and what the OS says about it: peak RSS (`VmHWM`) and CPU time (`utime+stime`).
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::world::World;
 use crate::world::envtest::process::{ManagedProcess, free_ports};
@@ -34,24 +34,9 @@ impl Operator {
             )
             .env("RUST_LOG", "warn");
         let mut process = ManagedProcess::spawn("connect-sso-operator", cmd, log).expect("binary starts");
-        let url = format!("http://127.0.0.1:{port}/readyz");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(r) = reqwest::get(&url).await
-                && r.status().is_success()
-            {
-                break;
-            }
-            if let Some(status) = process.exited() {
-                panic!("the operator exited ({status}):\n{}", process.log_tail(40));
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{url} never answered:\n{}",
-                process.log_tail(40)
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        process
+            .wait_until_answers(&format!("http://127.0.0.1:{port}/readyz"), Duration::from_secs(60))
+            .await;
         Operator {
             process,
             metrics_port: port,

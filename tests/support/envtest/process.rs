@@ -194,6 +194,28 @@ impl ManagedProcess {
         log_tail(&self.log, lines)
     }
 
+    /// Waits until `url` answers with a success status; panics with the log's tail if the
+    /// process exits first or `within` passes.
+    pub async fn wait_until_answers(&mut self, url: &str, within: std::time::Duration) {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Ok(r) = reqwest::get(url).await
+                && r.status().is_success()
+            {
+                return;
+            }
+            if let Some(status) = self.exited() {
+                panic!("{} exited ({status}):\n{}", self.name, self.log_tail(40));
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{url} never answered:\n{}",
+                self.log_tail(40)
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     /// SIGKILL and reap; idempotent.
     pub fn kill(&mut self) {
         let pid = self.child.id() as i32;
