@@ -1,5 +1,6 @@
 //! The pure parts of reconciling: what counts as drift in a OneLogin app, whose an object is,
-//! how OneLogin errors read, which base URLs are allowed, and the shared call budget.
+//! how OneLogin errors read, which base URLs are allowed, the shared call budget, and which
+//! mappings an app's role holds.
 
 use std::time::Duration;
 
@@ -286,4 +287,74 @@ fn backoff_doubles_while_a_problem_repeats_and_starts_over_for_a_new_one() {
     assert_eq!(secs(b.next("ns/b", "OneLogin did not answer POST /api/2/roles")), 5);
     b.reset("ns/a");
     assert_eq!(secs(b.next("ns/a", "OneLogin did not answer POST /api/2/roles")), 5);
+}
+
+/// A pass that waited for the app's lock may hold an older copy of its own mapping than the one
+/// already put in the role; the role's members must come from the newest copies.
+#[tokio::test]
+async fn the_role_holds_the_newest_copy_of_every_live_mapping_of_the_app() {
+    use connect_sso_operator::api::ConnectUserMapping;
+    use connect_sso_operator::controller::mapping::membership::Caches;
+    use kube::runtime::{reflector, watcher};
+
+    let mapping = |name: &str, app: &str, users: &[&str], deleting: bool| -> ConnectUserMapping {
+        let mut meta = json!({"name": name, "namespace": "team"});
+        if deleting {
+            meta["deletionTimestamp"] = json!("2026-12-04T00:00:00Z");
+        }
+        serde_json::from_value(json!({
+            "apiVersion": "connectsso.io/v1alpha1", "kind": "ConnectUserMapping",
+            "metadata": meta,
+            "spec": {"appRef": {"name": app}, "users": users},
+        }))
+        .expect("mapping")
+    };
+    let users_of = |found: Vec<std::sync::Arc<ConnectUserMapping>>| {
+        let mut all: Vec<(String, Vec<String>)> = found
+            .iter()
+            .map(|m| (m.metadata.name.clone().unwrap_or_default(), m.spec.users.clone()))
+            .collect();
+        all.sort();
+        all
+    };
+    let (store, mut writer) = reflector::store::<ConnectUserMapping>();
+    for m in [
+        mapping("a", "agents", &["a@x.io"], false),
+        mapping("c", "agents", &["c@x.io", "late@x.io"], false),
+        mapping("gone", "agents", &["g@x.io"], true),
+        mapping("other", "admins", &["o@x.io"], false),
+    ] {
+        writer.apply_watcher_event(&watcher::Event::InitApply(m));
+    }
+    writer.apply_watcher_event(&watcher::Event::InitDone);
+    let caches = Caches::default();
+    caches.add_mapping_cache(store);
+
+    let stale_c = mapping("c", "agents", &["c@x.io"], false);
+    let expected = |names: &[(&str, &[&str])]| -> Vec<(String, Vec<String>)> {
+        names
+            .iter()
+            .map(|(n, u)| (n.to_string(), u.iter().map(|s| s.to_string()).collect()))
+            .collect()
+    };
+    assert_eq!(
+        users_of(caches.mappings_of_app(&stale_c, true).await.expect("ready")),
+        expected(&[("a", &["a@x.io"]), ("c", &["c@x.io", "late@x.io"])]),
+        "the watched copy of c wins over the older one the pass started with"
+    );
+    assert_eq!(
+        users_of(caches.mappings_of_app(&stale_c, false).await.expect("ready")),
+        expected(&[("a", &["a@x.io"])]),
+        "a mapping being deleted leaves its own users out"
+    );
+    let unseen = mapping("new", "agents", &["n@x.io"], false);
+    assert_eq!(
+        users_of(caches.mappings_of_app(&unseen, true).await.expect("ready")),
+        expected(&[
+            ("a", &["a@x.io"]),
+            ("c", &["c@x.io", "late@x.io"]),
+            ("new", &["n@x.io"])
+        ]),
+        "a mapping not watched yet still counts itself"
+    );
 }

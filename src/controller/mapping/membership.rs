@@ -62,10 +62,16 @@ impl Caches {
         self.mappings.lock().unwrap_or_else(|p| p.into_inner()).push(store);
     }
 
-    /// Every other mapping of the same app that is not being deleted, as last watched. Waits
-    /// for the first full listing: a pass that ran before it would take the users of the
-    /// mappings not seen yet out of the role.
-    pub async fn siblings(&self, m: &ConnectUserMapping) -> Result<Vec<Arc<ConnectUserMapping>>, ReconcileError> {
+    /// Every live mapping of `m`'s app as last watched: the ones whose users the app's role
+    /// holds. Waits for the first full listing: a pass that ran before it would take the users
+    /// of the mappings not seen yet out of the role. `m` itself is taken from the cache too,
+    /// because the copy a pass started with can be older than the one another pass put in the
+    /// role while this pass waited for the app's lock; acting on it would take users out again.
+    pub async fn mappings_of_app(
+        &self,
+        m: &ConnectUserMapping,
+        with_self: bool,
+    ) -> Result<Vec<Arc<ConnectUserMapping>>, ReconcileError> {
         let namespace = m.namespace();
         let name = m.name_any();
         let stores = self.mappings.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -74,12 +80,17 @@ impl Caches {
                 return Err(ReconcileError::CacheClosed);
             }
         }
-        Ok(stores
+        let mut same_app: Vec<Arc<ConnectUserMapping>> = stores
             .iter()
             .flat_map(|s| s.state())
             .filter(|o| o.namespace() == namespace && o.spec.app_ref.name == m.spec.app_ref.name)
-            .filter(|o| o.name_any() != name && o.metadata.deletion_timestamp.is_none())
-            .collect())
+            .collect();
+        let watched_self = same_app.iter().any(|o| o.name_any() == name);
+        if with_self && !watched_self {
+            same_app.push(Arc::new(m.clone()));
+        }
+        same_app.retain(|o| (with_self || o.name_any() != name) && o.metadata.deletion_timestamp.is_none());
+        Ok(same_app)
     }
 
     /// Makes the role's members exactly `desired`.

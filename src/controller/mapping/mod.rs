@@ -208,9 +208,8 @@ async fn sync_and_check(
         .app_lock(&format!("{}/{}", app.namespace().unwrap_or_default(), app.name_any()));
     let _guard = lock.lock().await;
 
-    let siblings = ctx.mapping.siblings(m).await?;
-    let mut all: Vec<&ConnectUserMapping> = siblings.iter().map(|s| s.as_ref()).collect();
-    all.push(m);
+    let holders = ctx.mapping.mappings_of_app(m, true).await?;
+    let all: Vec<&ConnectUserMapping> = holders.iter().map(|s| s.as_ref()).collect();
     let (changes, index) = sync_role(ctx, &ol, role_id, &all).await?;
     if changes != membership::Changes::default() {
         events.push(PendingEvent::normal(
@@ -442,7 +441,7 @@ async fn cleanup(m: &ConnectUserMapping, ctx: &Context) -> Result<Action, Reconc
         let ol = one_login_for(ctx, &app).await?;
         let lock = ctx.mapping.app_lock(&format!("{namespace}/{}", app.name_any()));
         let _guard = lock.lock().await;
-        let siblings = ctx.mapping.siblings(m).await?;
+        let siblings = ctx.mapping.mappings_of_app(m, false).await?;
         let rest: Vec<&ConnectUserMapping> = siblings.iter().map(|s| s.as_ref()).collect();
         sync_role(ctx, &ol, role_id, &rest).await
     }
