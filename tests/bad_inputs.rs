@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use connect_sso_operator::api::{ConditionStatus, ConnectSsoApp};
 use connect_sso_operator::manifest::{self, ManifestError};
 use connect_sso_operator::onelogin::client::validate_base_url;
-use connect_sso_operator::plan::policies::{decode_document, same_meaning, trust_policy};
+use connect_sso_operator::plan::policies::{DocumentError, decode_document, same_meaning, trust_policy};
 use futures::StreamExt;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
@@ -304,6 +304,7 @@ fn tests() -> BTreeMap<&'static str, fn() -> Run> {
     t.insert("aws/policy-empty", || Box::pin(policy("")));
     t.insert("aws/policy-trailing-garbage", || Box::pin(policy("%7B%7D%7D")));
     t.insert("aws/policy-deep-nesting", || Box::pin(policy_deep()));
+    t.insert("aws/policy-json-string", || Box::pin(policy("\"%2541\"")));
     t.insert("aws/policy-condition-key-serde-raw-value", || {
         Box::pin(policy_hidden_key())
     });
@@ -746,6 +747,7 @@ async fn url_check(url: &'static str, allow_loopback_http: bool) -> Outcome {
 async fn policy(raw: &'static str) -> Outcome {
     match decode_document(raw) {
         Ok(v) => Outcome::unit("decoded", v.to_string()),
+        Err(e @ DocumentError::NotAnObject) => Outcome::unit("refused: not an object", e.to_string()),
         Err(e) => Outcome::unit("refused: not JSON after percent-decoding", e.to_string()),
     }
 }

@@ -39,11 +39,16 @@ pub fn trust_policy(provider_arn: &str, acs_url: &str) -> Value {
 }
 
 #[derive(Debug, Error)]
-#[error("the policy document IAM returned is not JSON after percent-decoding: {0}")]
-pub struct DocumentError(#[from] serde_json::Error);
+pub enum DocumentError {
+    #[error("the policy document IAM returned is not JSON after percent-decoding: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("the policy document IAM returned is JSON but not an object")]
+    NotAnObject,
+}
 
 /// Reads a document as IAM returns it: percent-encoded (RFC 3986, where '+' is a plus, not a
-/// space) or, from some emulators, raw JSON.
+/// space) or, from some emulators, raw JSON. Only an object is a policy: a raw JSON string could
+/// hold a '%' sequence, which would read differently the next time the document is compared.
 pub fn decode_document(raw: &str) -> Result<Value, DocumentError> {
     let trimmed = raw.trim_start();
     let text = if trimmed.starts_with('{') {
@@ -54,6 +59,9 @@ pub fn decode_document(raw: &str) -> Result<Value, DocumentError> {
     let mut de = serde_json::Deserializer::from_str(&text);
     let Plain(document) = Plain::deserialize(&mut de)?;
     de.end()?;
+    if !document.is_object() {
+        return Err(DocumentError::NotAnObject);
+    }
     Ok(document)
 }
 
