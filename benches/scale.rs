@@ -63,10 +63,7 @@ struct Config {
     only: Vec<String>,
 }
 
-fn env_list<T: std::str::FromStr>(name: &str, default: &[T]) -> Vec<T>
-where
-    T: Clone,
-{
+fn env_list<T: std::str::FromStr + Clone>(name: &str, default: &[T]) -> Vec<T> {
     match std::env::var(name) {
         Ok(v) if !v.trim().is_empty() => v
             .split(',')

@@ -385,7 +385,7 @@ async fn assert_single_and_consistent(w: &World, app: &ConnectSsoApp, phase: &st
     let provider_arn = status.identity_provider_arn.clone().expect("provider arn");
     assert_eq!(
         iam.providers,
-        [provider_arn.clone()],
+        std::slice::from_ref(&provider_arn),
         "{phase}: exactly one SAML provider"
     );
     let policy_arn = status.policy_arn.clone().expect("policy arn");

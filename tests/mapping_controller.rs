@@ -168,7 +168,7 @@ async fn create_mode_creates_exactly_the_missing_connect_users_with_the_profiles
     assert_eq!(connect_users.len(), 4, "three created, the existing one untouched");
     for l in new_ones {
         let u = connect_users.iter().find(|u| u.username == l).expect("created");
-        assert_eq!(u.security_profile_ids, [agent.id.clone()]);
+        assert_eq!(u.security_profile_ids, std::slice::from_ref(&agent.id));
         assert_eq!(u.routing_profile_id.as_deref(), Some(routing.id.as_str()));
         assert_eq!(
             u.secondary_email.as_deref(),

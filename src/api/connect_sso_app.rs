@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use super::condition::Condition;
 
 /// Single sign-on from OneLogin into one Amazon Connect instance.
+// Each printcolumn repeats `type_`/`priority` keys, which clippy takes for duplicates.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "connectsso.io",

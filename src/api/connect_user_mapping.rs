@@ -12,6 +12,8 @@ pub const MAX_USERS: usize = 20_000;
 pub const MAX_ATTENTION: usize = 50;
 
 /// Gives OneLogin users a ConnectSsoApp and checks (or creates) their Amazon Connect users.
+// Each printcolumn repeats `type_`/`priority` keys, which clippy takes for duplicates.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "connectsso.io",

@@ -15,6 +15,7 @@ use crate::api::{ConnectSsoApp, ConnectUserMapping, GROUP, VERSION};
 use crate::crds;
 
 /// One of our resources read from a file.
+#[allow(clippy::large_enum_variant)] // a few per file: not worth a box
 #[derive(Clone, Debug)]
 pub enum Resource {
     App(ConnectSsoApp),

@@ -33,6 +33,8 @@ impl<E: Into<ReconcileError>> From<E> for Failure {
     }
 }
 
+// A failure ends the pass: its size does not matter on the happy path.
+#[allow(clippy::result_large_err)]
 trait InPart<T> {
     fn in_part(self, part: &'static str) -> Result<T, Failure>;
 }

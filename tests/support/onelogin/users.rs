@@ -86,7 +86,7 @@ pub async fn list(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) -> A
         Some(raw) => Some(
             raw.parse::<k8s_openapi::jiff::Timestamp>()
                 .ok()
-                .and_then(|t| std::time::SystemTime::try_from(t).ok())
+                .map(std::time::SystemTime::from)
                 .ok_or_else(|| ApiError::bad_request("updated_since must be an ISO 8601 time"))?,
         ),
     };
