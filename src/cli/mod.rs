@@ -1,6 +1,7 @@
 //! The commands of the `connect-sso-operator` binary.
 
 pub mod leader;
+pub mod memory;
 pub mod plan;
 pub mod run;
 

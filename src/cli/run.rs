@@ -76,6 +76,7 @@ pub enum RunError {
 }
 
 pub fn run(args: &RunArgs) -> Result<(), RunError> {
+    super::memory::limit_arenas();
     init_logging(&args.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(serve(args))
