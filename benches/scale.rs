@@ -494,7 +494,15 @@ async fn all_ready(api: &Api<ConnectSsoApp>) -> usize {
 
 async fn bench_binary(cfg: &Config, r: &mut Results) {
     let largest = cfg.apps.iter().copied().max().unwrap_or(1);
-    let logs = tempfile::tempdir().expect("log dir");
+    let tmp = tempfile::tempdir().expect("log dir");
+    // The operator's logs are kept (and their place printed) when asked, to look into a slow run.
+    let (logs, _cleanup) = if std::env::var_os("BENCH_KEEP_LOGS").is_some() {
+        let kept = tmp.keep();
+        eprintln!("[binary] operator logs in {}", kept.display());
+        (kept, None)
+    } else {
+        (tmp.path().to_path_buf(), Some(tmp))
+    };
     for &latency in &cfg.latencies {
         for &n in &cfg.apps {
             for rep in 0..cfg.reps_for(n) {
@@ -520,7 +528,7 @@ async fn bench_binary(cfg: &Config, r: &mut Results) {
                     // No timed resync inside a timing run (1,000 apps at 50 ms take minutes).
                     resync_seconds: 3600,
                 };
-                let log = logs.path().join(format!("operator-{n}-{latency}-{rep}.log"));
+                let log = logs.join(format!("operator-{n}-{latency}-{rep}.log"));
                 let mut op = Operator::start(&w, &env, &log).await;
                 reset(&w, &proxy);
 

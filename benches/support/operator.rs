@@ -32,7 +32,10 @@ impl Operator {
                 "CONNECT_SSO_ONELOGIN_CALLS_PER_HOUR",
                 env.onelogin_calls_per_hour.to_string(),
             )
-            .env("RUST_LOG", "warn");
+            .env(
+                "RUST_LOG",
+                std::env::var("BENCH_OPERATOR_LOG").unwrap_or_else(|_| "warn".into()),
+            );
         let mut process = ManagedProcess::spawn("connect-sso-operator", cmd, log).expect("binary starts");
         process
             .wait_until_answers(&format!("http://127.0.0.1:{port}/readyz"), Duration::from_secs(60))
