@@ -565,6 +565,17 @@ async fn bench_binary(cfg: &Config, r: &mut Results) {
                         r.notes.push(format!(
                             "{n} apps at {latency} ms: stalled at {ready} Ready (no progress for 180 s); time is when it stalled"
                         ));
+                        // What the controllers say they did, to tell "never reconciled" from
+                        // "reconciled and failing" (benches/RESULTS.md, the open stall).
+                        let metrics = op.metrics().await;
+                        let own: Vec<&str> = metrics
+                            .lines()
+                            .filter(|l| l.starts_with("connect_sso_reconcile") && !l.contains("_bucket"))
+                            .collect();
+                        eprintln!(
+                            "[binary] stalled; the operator's reconcile metrics:\n{}",
+                            own.join("\n")
+                        );
                         break;
                     }
                     if let Some(status) = op.process.exited() {
