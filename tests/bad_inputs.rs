@@ -314,7 +314,12 @@ fn tests() -> BTreeMap<&'static str, fn() -> Run> {
     t.insert("aws/connect-no-identity-type", || {
         Box::pin(instance_of_type(Value::Null))
     });
-    t.insert("aws/connect-truncated-answer", || Box::pin(connect_truncated()));
+    t.insert("aws/connect-truncated-answer", || {
+        Box::pin(connect_answer(world::connect::Fault::Truncated))
+    });
+    t.insert("aws/connect-html-502", || {
+        Box::pin(connect_answer(world::connect::Fault::HtmlBadGateway))
+    });
     t
 }
 
@@ -783,10 +788,9 @@ async fn policy_hidden_key() -> Outcome {
     }
 }
 
-async fn connect_truncated() -> Outcome {
+async fn connect_answer(fault: world::connect::Fault) -> Outcome {
     let mut w = World::new("bad-connect").await;
-    w.connect
-        .fail_next(world::connect::Fault::Truncated, Some("DescribeInstance"), FOREVER);
+    w.connect.fail_next(fault, Some("DescribeInstance"), FOREVER);
     w.start_operator();
     w.apply_app(APP, json!({})).await;
     let outcome = first_failure(&w).await;

@@ -4,6 +4,7 @@
 use std::error::Error as StdError;
 
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use thiserror::Error;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,19 +77,23 @@ impl AwsError {
 }
 
 /// Classifies an SDK error of any operation.
-pub fn classify<E, R>(service: &'static str, operation: &'static str, err: SdkError<E, R>) -> AwsError
+pub fn classify<E>(service: &'static str, operation: &'static str, err: SdkError<E, HttpResponse>) -> AwsError
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     let code = err.code().map(str::to_string);
     let request_id = err.meta().extra("aws_request_id").map(str::to_string);
     let (kind, message) = match &err {
         SdkError::ServiceError(_) => (
             kind_of(code.as_deref()),
+            // A body the SDK could not read (an HTML page from a proxy, an empty 500): the status
+            // is all there is to go on.
             err.message()
                 .map(str::to_string)
-                .unwrap_or_else(|| "no message".to_string()),
+                .unwrap_or_else(|| match err.raw_response() {
+                    Some(r) => format!("HTTP {} without an error code or message", r.status().as_u16()),
+                    None => "no error code or message".to_string(),
+                }),
         ),
         SdkError::ConstructionFailure(_) => (AwsErrorKind::Invalid, chain(&err)),
         // Timeouts, dispatch failures and unreadable responses: worth another try.

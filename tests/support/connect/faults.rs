@@ -14,6 +14,8 @@ pub enum Fault {
     Internal,
     /// 200 with a JSON body cut off half-way (a broken proxy): the SDK cannot read it.
     Truncated,
+    /// 502 with an HTML page, as a load balancer or proxy in the way sends: no error code.
+    HtmlBadGateway,
 }
 
 impl Fault {
@@ -23,7 +25,7 @@ impl Fault {
             Fault::LimitExceeded => ApiError::limit_exceeded("The allowed limit for the resource has been exceeded"),
             Fault::Internal => ApiError::internal(),
             // Not an API error; see `response`.
-            Fault::Truncated => ApiError::internal(),
+            Fault::Truncated | Fault::HtmlBadGateway => ApiError::internal(),
         }
     }
 
@@ -35,6 +37,12 @@ impl Fault {
                 axum::http::StatusCode::OK,
                 [(axum::http::header::CONTENT_TYPE, "application/json")],
                 "{\"Instance\": {\"Id\": \"0f1e2d3c-",
+            )
+                .into_response(),
+            Fault::HtmlBadGateway => (
+                axum::http::StatusCode::BAD_GATEWAY,
+                [(axum::http::header::CONTENT_TYPE, "text/html")],
+                "<html><body><h1>502 Bad Gateway</h1></body></html>",
             )
                 .into_response(),
             other => other.error().into_response(),
