@@ -850,21 +850,40 @@ async fn visible(w: &World, name: &str) -> String {
 /// `Ready=False: <reason>` when the operator retries on its own.
 async fn first_failure(w: &World) -> Outcome {
     // The endless listing takes 2,000 pages through the client's rate budget.
-    let Some(app) = wait_for(w, APP, Duration::from_secs(240), has_failed).await else {
-        let last = w.apps().get_opt(APP).await.ok().flatten();
-        return Outcome::unit("never failed", world::json_status(last.as_ref()));
-    };
-    let (_, reason, message) = condition(&app, "Ready").expect("Ready");
-    let stalled = condition(&app, "Stalled").is_some_and(|c| c.0 == ConditionStatus::True);
-    let summary = if stalled {
-        format!("Stalled: {reason}")
-    } else {
-        format!("Ready=False: {reason}")
-    };
-    Outcome {
-        summary,
-        message,
-        visible: visible(w, APP).await,
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        // Events before the app: the operator writes the status, then publishes the Event, so
+        // an Event read first is never newer than the status read after it.
+        let warning = w.events(APP).await.into_iter().find(|e| e.0 == "Warning");
+        let app = w.apps().get_opt(APP).await.ok().flatten();
+        if let Some(app) = app.as_ref().filter(|a| has_failed(a)) {
+            let (_, reason, message) = condition(app, "Ready").expect("Ready");
+            let stalled = condition(app, "Stalled").is_some_and(|c| c.0 == ConditionStatus::True);
+            let summary = if stalled {
+                format!("Stalled: {reason}")
+            } else {
+                format!("Ready=False: {reason}")
+            };
+            return Outcome {
+                summary,
+                message,
+                visible: visible(w, APP).await,
+            };
+        }
+        // A failure that the next pass cleared before this poll saw it (a watch event can queue
+        // that pass at once) is still told by the Warning Event published with it. Cleared on
+        // its own, it was not one that waits for a person.
+        if let Some((_, reason, note)) = warning {
+            return Outcome {
+                summary: format!("Ready=False: {reason}"),
+                message: note,
+                visible: visible(w, APP).await,
+            };
+        }
+        if Instant::now() > deadline {
+            return Outcome::unit("never failed", world::json_status(app.as_ref()));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
