@@ -443,11 +443,12 @@ async fn ensure_role(
     }
     // A role this pass created has no policies yet: attach without asking (attaching is
     // idempotent, so a crash before it only means the next pass asks).
-    if created {
+    let attached = !created && iam.attached_policies(name).await?.contains(&plan.iam.policy_arn);
+    if !attached {
         settle(ctx, || iam.attach_policy(name, &plan.iam.policy_arn)).await?;
-    } else if !iam.attached_policies(name).await?.contains(&plan.iam.policy_arn) {
-        settle(ctx, || iam.attach_policy(name, &plan.iam.policy_arn)).await?;
-        changed.push("policy attachment");
+        if !created {
+            changed.push("policy attachment");
+        }
     }
     if !changed.is_empty() {
         let note = format!("Repaired IAM role {arn}: {}", changed.join(", "));
