@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures::Stream;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
-use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
+use kube::runtime::{Predicate, WatchStreamExt, finalizer, predicates, watcher};
 use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
 
@@ -84,9 +84,14 @@ impl Context {
         }
     }
 
-    /// The jittered wait before retrying `key` after a transient failure with `problem`.
-    pub fn next_backoff(&self, key: &str, problem: &str) -> Duration {
-        jitter(self.backoff.next(key, problem))
+    /// The jittered wait before retrying `key` after a pass failed with `error`. The problem
+    /// that counts as "the same" is the condition message; finalizer bookkeeping is one problem.
+    pub fn next_backoff(&self, key: &str, error: &finalizer::Error<ReconcileError>) -> Duration {
+        let problem = match error {
+            finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e.condition_message(),
+            _ => "finalizer".to_string(),
+        };
+        jitter(self.backoff.next(key, &problem))
     }
 
     pub fn reset_backoff(&self, key: &str) {

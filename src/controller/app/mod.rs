@@ -67,13 +67,13 @@ pub fn error_policy(app: Arc<ConnectSsoApp>, error: &finalizer::Error<ReconcileE
             Action::requeue(ctx.resync())
         }
         Some(e) => {
-            let wait = ctx.next_backoff(&key, &e.condition_message());
+            let wait = ctx.next_backoff(&key, error);
             tracing::info!(app = %key, reason = e.reason(), error = %e, retry_in_s = wait.as_secs(), "will retry");
             Action::requeue(wait)
         }
         None => {
             tracing::warn!(app = %key, error = %error, "finalizer bookkeeping failed; will retry");
-            Action::requeue(ctx.next_backoff(&key, "finalizer"))
+            Action::requeue(ctx.next_backoff(&key, error))
         }
     }
 }

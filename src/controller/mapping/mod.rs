@@ -65,11 +65,7 @@ pub fn error_policy(m: Arc<ConnectUserMapping>, error: &finalizer::Error<Reconci
             Action::requeue(ctx.resync())
         }
         other => {
-            let problem = match other {
-                finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e.condition_message(),
-                _ => "finalizer".to_string(),
-            };
-            let wait = ctx.next_backoff(&key, &problem);
+            let wait = ctx.next_backoff(&key, other);
             tracing::info!(mapping = %key, error = %other, retry_in_s = wait.as_secs(), "will retry");
             Action::requeue(wait)
         }
@@ -140,7 +136,7 @@ async fn sync_role(
     ctx: &Context,
     ol: &OneLoginClient,
     role_id: i64,
-    mappings: &[&ConnectUserMapping],
+    mappings: &[Arc<ConnectUserMapping>],
 ) -> Result<(membership::Changes, UserIndex), ReconcileError> {
     let logins: Vec<(IdentifyBy, &str)> = mappings
         .iter()
@@ -209,8 +205,7 @@ async fn sync_and_check(
     let _guard = lock.lock().await;
 
     let holders = ctx.mapping.mappings_of_app(m, true).await?;
-    let all: Vec<&ConnectUserMapping> = holders.iter().map(|s| s.as_ref()).collect();
-    let (changes, index) = sync_role(ctx, &ol, role_id, &all).await?;
+    let (changes, index) = sync_role(ctx, &ol, role_id, &holders).await?;
     if changes != membership::Changes::default() {
         events.push(PendingEvent::normal(
             "MembershipUpdated",
@@ -442,8 +437,7 @@ async fn cleanup(m: &ConnectUserMapping, ctx: &Context) -> Result<Action, Reconc
         let lock = ctx.mapping.app_lock(&format!("{namespace}/{}", app.name_any()));
         let _guard = lock.lock().await;
         let siblings = ctx.mapping.mappings_of_app(m, false).await?;
-        let rest: Vec<&ConnectUserMapping> = siblings.iter().map(|s| s.as_ref()).collect();
-        sync_role(ctx, &ol, role_id, &rest).await
+        sync_role(ctx, &ol, role_id, &siblings).await
     }
     .await;
     match result {
