@@ -82,7 +82,7 @@ pub fn run(args: &RunArgs) -> Result<(), RunError> {
     runtime.block_on(serve(args))
 }
 
-type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
+pub type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 async fn serve(args: &RunArgs) -> Result<(), RunError> {
     let health = Arc::new(Health::default());
@@ -169,8 +169,9 @@ async fn serve(args: &RunArgs) -> Result<(), RunError> {
     outcome
 }
 
-/// Both controllers, once for the whole cluster or once per watched namespace.
-fn controller_tasks(ctx: &Arc<Context>, client: &kube::Client, namespaces: &[String]) -> Vec<Task> {
+/// Both controllers, once for the whole cluster or once per watched namespace. The tests run
+/// these too, so they run what the binary runs.
+pub fn controller_tasks(ctx: &Arc<Context>, client: &kube::Client, namespaces: &[String]) -> Vec<Task> {
     let scopes: Vec<Option<&str>> = if namespaces.is_empty() {
         vec![None]
     } else {
@@ -181,7 +182,7 @@ fn controller_tasks(ctx: &Arc<Context>, client: &kube::Client, namespaces: &[Str
         let apps: Api<ConnectSsoApp> = scoped(client, scope);
         let secrets: Api<PartialObjectMeta<Secret>> = scoped(client, scope);
         let mappings: Api<ConnectUserMapping> = scoped(client, scope);
-        tasks.push(Box::pin(controller::app::run(ctx.clone(), apps.clone(), secrets)));
+        tasks.push(Box::pin(controller::app::run(ctx.clone(), apps, secrets)));
         let app_names: Api<PartialObjectMeta<ConnectSsoApp>> = scoped(client, scope);
         tasks.push(Box::pin(controller::mapping::run(ctx.clone(), mappings, app_names)));
     }

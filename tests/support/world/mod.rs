@@ -20,12 +20,12 @@ use std::time::{Duration, Instant};
 
 use connect_sso_operator::api::{ConditionStatus, ConnectSsoApp, ConnectUserMapping};
 use connect_sso_operator::aws::Aws;
-use connect_sso_operator::controller::{self, Context, OneLoginClients, Settings};
+use connect_sso_operator::cli::run::controller_tasks;
+use connect_sso_operator::controller::{Context, OneLoginClients, Settings};
 use connect_sso_operator::onelogin::{ClientOptions, RateBudget};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use kube::core::PartialObjectMeta;
 use kube::{Api, Client};
 use serde_json::{Value, json};
 
@@ -123,15 +123,9 @@ impl World {
             clients,
             self.settings.clone(),
         ));
-        let apps: Api<ConnectSsoApp> = Api::namespaced(self.kube.clone(), &self.namespace);
-        let secrets: Api<PartialObjectMeta<Secret>> = Api::namespaced(self.kube.clone(), &self.namespace);
-        let mappings: Api<ConnectUserMapping> = Api::namespaced(self.kube.clone(), &self.namespace);
-        let app_names: Api<PartialObjectMeta<ConnectSsoApp>> = Api::namespaced(self.kube.clone(), &self.namespace);
+        let tasks = controller_tasks(&ctx, &self.kube, std::slice::from_ref(&self.namespace));
         self.controller = Some(tokio::spawn(async move {
-            tokio::select! {
-                _ = controller::app::run(ctx.clone(), apps.clone(), secrets) => {}
-                _ = controller::mapping::run(ctx, mappings, app_names) => {}
-            }
+            futures::future::select_all(tasks).await;
         }));
     }
 
